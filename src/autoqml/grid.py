@@ -1,0 +1,99 @@
+"""Expand a validated config into training cells with stable content ids.
+
+A cell is one hyperparameter combination; its runs are ``num_training_runs`` seeds. Its id is a short hash of its
+canonical parameters only, so it survives reordering the grid and edits to keys that do not change what the cell
+computes (``name``, ``goal``, ``n_containers``, ``visualizations``, ``device``, ...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from autoqml.errors import ConfigError
+
+ID_LENGTH = 12
+#: Config keys shared by every cell of a study that change what training computes.
+_TRAINING_KEYS = ("batch_size", "num_epochs", "num_training_runs", "seed", "backend", "log_every")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One hyperparameter combination; ``params`` is canonical, JSON-ready and everything training reads."""
+
+    id: str
+    label: str
+    params: dict[str, Any]
+
+    @property
+    def shape(self) -> tuple:
+        """What rows must share to train in one batch: circuit structure and discriminator architecture."""
+        p = self.params
+        disc = p["discriminator"]
+        return (p["ansatz"], p["reps"], p["num_qubits"], disc["n_input"], tuple(disc["n_hidden"]),
+                p["batch_size"], p["num_epochs"], p["log_every"], p["backend"])
+
+    def to_json(self) -> str:
+        return json.dumps({"id": self.id, "label": self.label, "params": self.params}, sort_keys=True)
+
+
+def cell_id(params: dict[str, Any]) -> str:
+    """Content hash of canonical parameters (sorted keys, compact separators)."""
+    canonical = json.dumps(params, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:ID_LENGTH]
+
+
+def expand(cfg: dict) -> list[Cell]:
+    """All cells of a validated config, in config order; duplicate combinations are a config error."""
+    shared = {key: cfg[key] for key in _TRAINING_KEYS}
+    discriminators = [
+        ({"type": d["type"], "n_input": d["hparams"]["n_input"], "n_hidden": list(d["hparams"]["n_hidden"]),
+          "betas": list(d["hparams"]["betas"]), "lr": lr}, f"discriminator[{i}]")
+        for i, d in enumerate(cfg["discriminator"]) for lr in d["hparams"]["lr"]
+    ]
+    ansaetze = [(a["type"], k) for a in cfg["ansaetze"] for k in a["repetitions"]]
+    optimizers = [{"lr": lr, "betas": list(cfg["optimizer"]["betas"])} for lr in cfg["optimizer"]["lr"]]
+    cells: dict[str, Cell] = {}
+    for dist, (ansatz, reps), init, n, (disc, _), opt in itertools.product(
+        cfg["distributions"], ansaetze, [i["type"] for i in cfg["initializations"]], cfg["num_qubits"],
+        discriminators, optimizers,
+    ):
+        params = {
+            "distribution": _canonical_distribution(dist),
+            "ansatz": ansatz,
+            "reps": reps,
+            "initialization": init,
+            "num_qubits": n,
+            "discriminator": disc,
+            "optimizer": opt,
+            **shared,
+        }
+        cell = Cell(cell_id(params), _label(params), params)
+        if cell.id in cells:
+            raise ConfigError(f"grid: the combination '{cell.label}' appears twice (ansaetze, initializations or "
+                              f"discriminator entries repeat); list each value once")
+        cells[cell.id] = cell
+    return list(cells.values())
+
+
+def find(cells: list[Cell], wanted: str) -> Cell:
+    """The cell whose id is `wanted` (or starts with it, when unambiguous)."""
+    matches = [c for c in cells if c.id.startswith(wanted)]
+    if len(matches) != 1:
+        problem = "matches no cell" if not matches else f"matches {len(matches)} cells"
+        raise ConfigError(f"cell id {wanted!r} {problem}; list the ids with `autoqml grid CONFIG`")
+    return matches[0]
+
+
+def _canonical_distribution(dist: dict) -> dict:
+    keep = ("name", "kind", "data_path", "column", "hour", "samples", "discretization", "params")
+    return {key: dist[key] for key in keep if key in dist}
+
+
+def _label(p: dict) -> str:
+    d, o = p["discriminator"], p["optimizer"]
+    return (f"{p['distribution']['name']} {p['ansatz']} k{p['reps']} {p['initialization']} q{p['num_qubits']} "
+            f"{d['type']} dlr{d['lr']:g} glr{o['lr']:g}")

@@ -1,0 +1,120 @@
+"""Atomic, verifiable storage of a cell's result: ``<id>.json`` with ``<id>.qpy`` and ``<id>.npz`` beside it.
+
+Each file is written to a temporary name in the same folder and renamed into place, so a killed job never leaves
+a half-written file under the final name. The JSON is written last and records the SHA-256 of its two companions:
+a reader that finds the JSON valid against ``result.schema.yaml`` and the hashes matching has a complete result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import yaml
+from qiskit import QuantumCircuit, qpy
+
+from autoqml.errors import AutoQMLError
+
+
+class ResultError(AutoQMLError):
+    """A stored result is missing, corrupt or incomplete; the message names the file."""
+
+
+def atomic_write(path: str | Path, payload: bytes) -> None:
+    """Write `payload` to `path` via a temporary file and a rename, so readers see all of it or nothing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def companions(json_path: str | Path) -> tuple[Path, Path]:
+    """The circuit (QPY) and discriminator-weights (npz) files that belong to a result JSON."""
+    json_path = Path(json_path)
+    return json_path.with_suffix(".qpy"), json_path.with_suffix(".npz")
+
+
+def write_result(path: str | Path, *, result: dict, circuit: QuantumCircuit,
+                 discriminators: list[dict[str, np.ndarray]]) -> None:
+    """Store a cell's result; `result` gets the companions' names and hashes, then is validated and written."""
+    qpy_path, npz_path = companions(path)
+    circuit_bytes = io.BytesIO()
+    qpy.dump(circuit, circuit_bytes)
+    weights = io.BytesIO()
+    np.savez(weights, **{f"run{r}/{name}": array for r, d in enumerate(discriminators) for name, array in d.items()})
+    result = {**result,
+              "files": {"circuit": _describe(qpy_path, circuit_bytes.getvalue()),
+                        "discriminators": _describe(npz_path, weights.getvalue())}}
+    _validate(result, path)
+    atomic_write(qpy_path, circuit_bytes.getvalue())
+    atomic_write(npz_path, weights.getvalue())
+    atomic_write(path, json.dumps(result, indent=1, allow_nan=False).encode())
+
+
+def read_result(path: str | Path, *, verify_files: bool = True) -> dict:
+    """Load a result JSON, validate it against the schema and (optionally) the hashes of its companions."""
+    path = Path(path)
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ResultError(f"{path}: not a readable result ({err}); rerun its training job") from None
+    _validate(result, path)
+    if verify_files:
+        for companion in companions(path):
+            entry = result["files"]["circuit" if companion.suffix == ".qpy" else "discriminators"]
+            if not companion.is_file() or _sha256(companion.read_bytes()) != entry["sha256"]:
+                raise ResultError(f"{companion}: missing or does not match the hash in {path.name}; rerun its job")
+    return result
+
+
+def load_circuit(json_path: str | Path) -> QuantumCircuit:
+    """The generator circuit a result was trained with (parametrized; runs store their parameter values)."""
+    with open(companions(json_path)[0], "rb") as handle:
+        return qpy.load(handle)[0]
+
+
+def load_discriminators(json_path: str | Path) -> list[dict[str, np.ndarray]]:
+    """Per run, the discriminator weights named like a torch.nn.Sequential of Linear layers."""
+    runs: dict[int, dict[str, np.ndarray]] = {}
+    with np.load(companions(json_path)[1]) as archive:
+        for key in archive.files:
+            run, name = key.split("/", 1)
+            runs.setdefault(int(run.removeprefix("run")), {})[name] = archive[key]
+    return [runs[r] for r in sorted(runs)]
+
+
+def _describe(path: Path, payload: bytes) -> dict:
+    return {"name": path.name, "sha256": _sha256(payload)}
+
+
+def _sha256(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()
+
+
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(
+        yaml.safe_load(files("autoqml").joinpath("schemas/result.schema.yaml").read_text()))
+
+
+def _validate(result: dict, path: Path) -> None:
+    error = next(iter(_validator().iter_errors(result)), None)
+    if error is not None:
+        where = "/".join(map(str, error.absolute_path)) or "<top level>"
+        raise ResultError(f"{path}: invalid result at {where}: {error.message[:200]}; rerun its training job")
