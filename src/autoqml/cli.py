@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     validate = commands.add_parser("validate", help="check a config (YAML or the paper's JSON); exit 1 if invalid")
     validate.add_argument("config")
+    validate.add_argument("--schema-only", action="store_true", help="skip loading the data files")
     grid = commands.add_parser("grid", help="print one JSON line per training cell (id, label, params)")
     grid.add_argument("config")
     train = commands.add_parser("train-cell", help="train every run of one cell and store its result")
@@ -37,6 +38,10 @@ def _run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     cells = expand(cfg)
     if args.command == "validate":
+        if not args.schema_only:
+            from autoqml.data import check_distributions
+
+            check_distributions(distributions=cfg["distributions"], num_qubits=cfg["num_qubits"], seed=cfg["seed"])
         print(f"{args.config}: valid; study '{cfg['study']}', {len(cells)} cells x {cfg['num_training_runs']} runs")
     elif args.command == "grid":
         for cell in cells:

@@ -60,9 +60,19 @@ class Grid:
 
 
 def load_csv(
-    *, path: str | Path, column: str | None = None, hour: int | None = None, field: str = "data_path"
+    *,
+    path: str | Path,
+    column: str | None = None,
+    hour: int | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    field: str = "data_path",
 ) -> np.ndarray:
-    """Read one numeric column of a CSV in file order, refusing bad rows loudly instead of dropping them."""
+    """Read one numeric column of a CSV in file order, refusing bad rows loudly instead of dropping them.
+
+    ``hour`` keeps the rows whose timestamp falls in that hour of the day; ``start`` (inclusive) and ``end``
+    (exclusive), ISO dates, keep a period, e.g. the year 2015 of a multi-year file.
+    """
     path = Path(path)
     if hour is not None and (isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23):
         raise DataError(f"{field}: hour={hour!r} for {path} is not an hour of the day; set hour to 0..23 or omit it")
@@ -83,15 +93,26 @@ def load_csv(
     elif column not in frame.columns:
         raise DataError(f"{field}: no column {column!r} in {path} (columns: {columns}); set column to one of them")
     raw = frame[column]
-    if hour is not None:
+    filters = {"hour": hour, "start": start, "end": end}
+    if any(value is not None for value in filters.values()):
         if time_column is None:
             raise DataError(
-                f"{field}: hour={hour} needs a timestamp column but no column of {path} parses as datetimes "
-                f"(columns: {columns}); add a 'timestamp' column or omit hour"
+                f"{field}: {', '.join(k for k, v in filters.items() if v is not None)} needs a timestamp column but "
+                f"no column of {path} parses as datetimes (columns: {columns}); add a 'timestamp' column or omit it"
             )
-        raw = raw[time_column.dt.hour == hour]
+        keep = pd.Series(True, index=raw.index)
+        if hour is not None:
+            keep &= time_column.dt.hour == hour
+        for name, bound in (("start", start), ("end", end)):
+            if bound is not None:
+                try:
+                    when = pd.Timestamp(bound)
+                except ValueError:
+                    raise DataError(f"{field}: {name}={bound!r} is not an ISO date; write e.g. 2015-01-01") from None
+                keep &= time_column >= when if name == "start" else time_column < when
+        raw = raw[keep]
         if raw.empty:
-            raise DataError(f"{field}: no row of {path} has hour {hour}; choose an hour that occurs in the file")
+            raise DataError(f"{field}: no row of {path} matches {filters}; choose a period and hour in the file")
     return _to_floats(raw, column=column, path=path, field=field)
 
 
@@ -294,7 +315,7 @@ def target_distribution(*, distribution: dict, num_qubits: int, seed: int) -> tu
     """
     if distribution["kind"] == "csv":
         values = load_csv(path=distribution["data_path"], column=distribution.get("column"),
-                          hour=distribution.get("hour"))
+                          hour=distribution.get("hour"), start=distribution.get("start"), end=distribution.get("end"))
         if len(values) > distribution["samples"]:
             keep = np.random.default_rng(seed).choice(len(values), distribution["samples"], replace=False)
             values = values[np.sort(keep)]
@@ -302,3 +323,13 @@ def target_distribution(*, distribution: dict, num_qubits: int, seed: int) -> tu
         values = parametric_samples(kind=distribution["kind"], params=distribution["params"],
                                     samples=distribution["samples"], seed=seed)
     return discretize(samples=values, num_qubits=num_qubits, method=distribution["discretization"])
+
+
+def check_distributions(*, distributions: list[dict], num_qubits: list[int], seed: int) -> None:
+    """Load and discretize every distribution at every register size, so bad data fails before training."""
+    for i, distribution in enumerate(distributions):
+        for n in num_qubits:
+            try:
+                target_distribution(distribution=distribution, num_qubits=n, seed=seed)
+            except DataError as err:
+                raise DataError(f"distributions[{i}].{err} (num_qubits {n})") from None

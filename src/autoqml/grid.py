@@ -89,7 +89,7 @@ def find(cells: list[Cell], wanted: str) -> Cell:
 
 
 def _canonical_distribution(dist: dict) -> dict:
-    keep = ("name", "kind", "data_path", "column", "hour", "samples", "discretization", "params")
+    keep = ("name", "kind", "data_path", "column", "hour", "start", "end", "samples", "discretization", "params")
     return {key: dist[key] for key in keep if key in dist}
 
 

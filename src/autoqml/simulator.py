@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from qiskit import QuantumCircuit
+from qiskit import QuantumCircuit, transpile
 from qiskit.circuit import ParameterExpression
 from qiskit.quantum_info import Operator, Statevector
 
@@ -28,6 +28,7 @@ from autoqml.errors import CircuitError
 
 _SKIPPED = {"barrier", "delay"}
 _MAX_DENSE_QUBITS = 3
+_REWRITE_BASIS = ["rx", "ry", "rz", "cx", "h", "x", "sx"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class StatevectorSimulator:
             self._add(instruction.operation, tuple(circuit.find_bit(q).index for q in instruction.qubits))
         self.is_real = all(np.abs(np.imag(m)).max(initial=0.0) < 1e-14 for m in self._matrices())
         self.dtype = torch.float64 if self.is_real else torch.complex128
+        self._rotations = self._rotation_groups()
         self._torch_program = [self._to_torch(step) for step in self._program]
 
     def states(self, theta: torch.Tensor, initial: torch.Tensor) -> torch.Tensor:
@@ -85,19 +87,20 @@ class StatevectorSimulator:
                 raise CircuitError("a complex initial state needs a circuit simulated in complex arithmetic")
             initial = initial.real
         state = initial.to(self.dtype).expand(rows, -1)
-        half = theta / 2
+        matrices = {}  # arity -> (rows, gates, 2^k, 2^k): every rotation matrix of the circuit in four operations
+        for arity, (index, coeff, offset, a, b, c) in self._rotations.items():
+            half = (theta[:, index] * coeff + offset) / 2
+            matrices[arity] = a + torch.cos(half)[..., None, None] * b + torch.sin(half)[..., None, None] * c
         for kind, *args in self._torch_program:
             if kind == "monomial":
                 perm, phase = args
-                state = state[:, perm] * phase
+                state = state[:, perm] if phase is None else state[:, perm] * phase
             elif kind == "dense":
                 qubits, matrix = args
                 state = self._apply(state, matrix, qubits)
             else:
-                qubits, index, coeff, offset, a, b, c = args
-                angle = half[:, index] * coeff + offset / 2
-                cos, sin = torch.cos(angle)[:, None, None], torch.sin(angle)[:, None, None]
-                state = self._apply(state, a + cos * b + sin * c, qubits)
+                qubits, arity, position = args
+                state = self._apply(state, matrices[arity][:, position], qubits)
         return state
 
     def probabilities(self, theta: torch.Tensor, initial: torch.Tensor) -> torch.Tensor:
@@ -106,8 +109,12 @@ class StatevectorSimulator:
         return state.square() if self.is_real else state.real.square() + state.imag.square()
 
     def _apply(self, state: torch.Tensor, matrix: torch.Tensor, qubits: tuple[int, ...]) -> torch.Tensor:
-        """Contract a k-qubit matrix (rows or 1, 2^k, 2^k) with the qubits' axes of the state."""
+        """Contract a k-qubit matrix, (rows, 2^k, 2^k) or shared (2^k, 2^k), with the qubits' axes of the state."""
         n, k, rows = self.num_qubits, len(qubits), state.shape[0]
+        if k == 1:  # the common case, without copies: view the state as (rows, high bits, qubit, low bits)
+            psi = state.reshape(rows, 2 ** (n - 1 - qubits[0]), 2, 2 ** qubits[0])
+            per_row = matrix.unsqueeze(1) if matrix.dim() == 3 else matrix
+            return torch.matmul(per_row, psi).reshape(rows, 2**n)
         axes = [1 + n - 1 - q for q in reversed(qubits)]  # row-major axis of qubit q is n-1-q
         front = list(range(1, 1 + k))
         psi = state.reshape(rows, *([2] * n)).movedim(axes, front)
@@ -129,11 +136,20 @@ class StatevectorSimulator:
             if rotation is not None:
                 self._program.append(rotation)
                 return
-        if op.definition is None:
-            raise CircuitError(f"cannot simulate gate {op.name!r} with parameters {op.params}")
-        definition = op.definition
+        definition = self._rotations_of(op) if parameters else op.definition
         for inner in definition.data:
             self._add(inner.operation, tuple(qubits[definition.find_bit(q).index] for q in inner.qubits))
+
+    @staticmethod
+    def _rotations_of(op) -> QuantumCircuit:
+        """A parametrized gate rewritten into rotations and fixed gates (global phase dropped: only |amplitudes|^2
+        are observed, and the gate acts on the whole state)."""
+        single = QuantumCircuit(op.num_qubits)
+        single.append(op, range(op.num_qubits))
+        try:
+            return transpile(single, basis_gates=_REWRITE_BASIS, optimization_level=0)
+        except Exception as err:  # qiskit raises several types for untranslatable gates
+            raise CircuitError(f"cannot simulate gate {op.name!r} with parameters {op.params}: {err}") from None
 
     def _rotation(self, op, qubits: tuple[int, ...]) -> _Rotation | None:
         expr = op.params[0]
@@ -183,13 +199,28 @@ class StatevectorSimulator:
             else:
                 yield step.matrix if isinstance(step, _Dense) else step.abc
 
-    def _to_torch(self, step) -> tuple:
-        def tensor(array: np.ndarray) -> torch.Tensor:
-            return torch.as_tensor(array.real if self.is_real else array, dtype=self.dtype)
+    def _rotation_groups(self) -> dict[int, tuple]:
+        """Per arity, the rotations' parameter indices, coefficients, offsets and stacked A, B, C matrices."""
+        groups: dict[int, list[_Rotation]] = {}
+        for step in self._program:
+            if isinstance(step, _Rotation):
+                groups.setdefault(len(step.qubits), []).append(step)
+        return {
+            arity: (torch.tensor([g.index for g in gates]), torch.tensor([g.coeff for g in gates], dtype=torch.float64),
+                    torch.tensor([g.offset for g in gates], dtype=torch.float64),
+                    *(self._tensor(np.stack([g.abc[i] for g in gates])) for i in range(3)))
+            for arity, gates in groups.items()
+        }
 
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(array.real if self.is_real else array, dtype=self.dtype)
+
+    def _to_torch(self, step) -> tuple:
         if isinstance(step, _Monomial):
-            return "monomial", torch.as_tensor(step.perm), tensor(step.phase)
+            trivial = np.allclose(step.phase, 1)
+            return "monomial", torch.as_tensor(step.perm), None if trivial else self._tensor(step.phase)
         if isinstance(step, _Dense):
-            return "dense", step.qubits, tensor(step.matrix)
-        a, b, c = (tensor(m) for m in step.abc)
-        return "rotation", step.qubits, step.index, step.coeff, step.offset, a, b, c
+            return "dense", step.qubits, self._tensor(step.matrix)
+        arity = len(step.qubits)
+        same = [s for s in self._program if isinstance(s, _Rotation) and len(s.qubits) == arity]
+        return "rotation", step.qubits, arity, next(i for i, s in enumerate(same) if s is step)
