@@ -1,4 +1,4 @@
-"""The classical discriminator: a PyTorch MLP on the sample value, one independent network per row.
+"""The classical discriminator: a PyTorch MLP on the (standardized) sample value, one network per row.
 
 Architecture (the paper's ``custom_classical_1`` and ``_2``): value -> ``n_input`` -> ``n_hidden``... -> 1, LeakyReLU
 (slope 0.2, as qiskit-aqua's PyTorch discriminator) between layers and a sigmoid output, the probability that a

@@ -74,7 +74,20 @@ def train_rows(
     log_every: int,
     progress_every: int | None = None,
 ) -> list[RunResult]:
-    """Train every row for ``num_epochs`` epochs; curves are recorded every ``log_every`` epochs."""
+    """Train every row for ``num_epochs`` epochs; curves are recorded every ``log_every`` epochs.
+
+    Runs on one torch thread: the tensors are small, and OpenMP workers spin-waiting on a shared core made
+    training up to 70x slower when another process was busy (measured on 2 cores).
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train(ansatz, rows, widths, batch_size, num_epochs, log_every, progress_every)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(ansatz, rows, widths, batch_size, num_epochs, log_every, progress_every) -> list[RunResult]:
     sim = StatevectorSimulator(ansatz)
     rngs = [np.random.default_rng(row.seed) for row in rows]
     theta0 = np.stack([rng.uniform(-row.parameter_spread, row.parameter_spread, ansatz.num_parameters)
@@ -83,7 +96,7 @@ def train_rows(
     theta = torch.tensor(theta0, dtype=torch.float64, requires_grad=True)
     initial = torch.as_tensor(np.stack([row.initial_state for row in rows]))
     target = np.stack([row.target for row in rows])
-    values = torch.linspace(0.0, 1.0, target.shape[1], dtype=torch.float64)
+    values = _standardized_grid(target.shape[1])
 
     def hyper(name: str) -> torch.Tensor:
         return torch.tensor([getattr(row, name) for row in rows], dtype=torch.float64)
@@ -123,6 +136,17 @@ def train_rows(
                   curves.of_row(r))
         for r, row in enumerate(rows)
     ]
+
+
+def _standardized_grid(size: int) -> torch.Tensor:
+    """Discriminator inputs: the grid points shifted and scaled to mean 0, variance 1.
+
+    An affine map of the sample value, so D sees the same thing whatever the data's unit; with the raw EPEX prices
+    (or [0, 1]) the paper's learning rates trained worse (measured mean final KL over 10 runs on the acceptance
+    cell: raw 2.53, [0, 1] 0.93-1.45, standardized 0.66-0.89).
+    """
+    index = torch.arange(size, dtype=torch.float64)
+    return (index - index.mean()) / index.std(correction=0)
 
 
 def _log(x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,116 @@
+"""A cell end to end through the CLI: stored result is complete, valid and re-checkable from QPY alone."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from qiskit.quantum_info import Statevector
+
+from autoqml.cli import main
+from autoqml.config import load_config
+from autoqml.data import target_distribution
+from autoqml.grid import expand
+from autoqml.metrics import ks_statistic, relative_entropy
+from autoqml.store import ResultError, load_circuit, load_discriminators, read_result
+
+CONFIGS = Path(__file__).parent / "configs"
+
+
+def _small_config(tmp_path: Path, epex_h00: Path, **overrides) -> Path:
+    raw = yaml.safe_load((CONFIGS / "epex_done_when.yaml").read_text())
+    raw["distributions"][0]["data_path"] = str(epex_h00)
+    raw.update({"num_epochs": 60, "num_training_runs": 3, "log_every": 20, **overrides})
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _train(config: Path, out: Path) -> Path:
+    (cell,) = expand(load_config(config))
+    assert main(["train-cell", str(config), cell.id[:6], "--out", str(out)]) == 0
+    return out / f"{cell.id}.json"
+
+
+def test_result_is_complete_and_recomputable_from_qpy(tmp_path, epex_h00):
+    config = _small_config(tmp_path, epex_h00, initializations=[{"type": "normal"}])
+    path = _train(config, tmp_path / "cells")
+    result = read_result(path)
+    circuit = load_circuit(path)
+    assert [p.name for p in circuit.parameters] == result["parameter_names"]
+    for run in result["runs"]:
+        recomputed = Statevector(circuit.assign_parameters(run["parameters"])).probabilities()
+        assert np.abs(recomputed - run["generated"]).max() <= 1e-10
+        assert run["final"]["kl"] == pytest.approx(relative_entropy(target=result["target"], generated=recomputed))
+        assert run["final"]["ks"] == pytest.approx(ks_statistic(target=result["target"], generated=recomputed))
+        assert run["curves"]["epoch"] == [0, 20, 40, 60]
+    grid, target = target_distribution(distribution=result["cell"]["params"]["distribution"], num_qubits=5,
+                                       seed=2022)
+    assert np.allclose(result["target"], target) and result["grid"]["low"] == grid.low
+    weights = load_discriminators(path)
+    assert len(weights) == 3 and weights[0]["layers.0.weight"].shape == (50, 1)
+    assert set(result["versions"]) >= {"qiskit", "torch", "autoqml"} and result["timings"]["train_s"] > 0
+    assert not list(path.parent.glob(".*tmp")), "temporary files must be renamed or removed"
+
+
+def test_same_cell_trains_identically_in_a_fresh_process(tmp_path, epex_h00):
+    config = _small_config(tmp_path, epex_h00)
+    first = read_result(_train(config, tmp_path / "a"))
+    second_path = tmp_path / "b"
+    (cell,) = expand(load_config(config))
+    subprocess.run([sys.executable, "-m", "autoqml.cli", "train-cell", str(config), cell.id, "--out",
+                    str(second_path)], check=True, capture_output=True)
+    second = read_result(second_path / f"{cell.id}.json")
+    assert [r["parameters"] for r in first["runs"]] == [r["parameters"] for r in second["runs"]]
+
+
+def test_corrupted_or_incomplete_results_are_detected(tmp_path, epex_h00):
+    path = _train(_small_config(tmp_path, epex_h00), tmp_path / "cells")
+    broken = tmp_path / "broken"
+    shutil.copytree(path.parent, broken)
+    (broken / path.name).write_text(path.read_text()[:200])
+    with pytest.raises(ResultError, match="not a readable result"):
+        read_result(broken / path.name)
+    shutil.copy(path, broken / path.name)
+    (broken / path.with_suffix(".npz").name).write_bytes(b"garbage")
+    with pytest.raises(ResultError, match="does not match the hash"):
+        read_result(broken / path.name)
+    data = json.loads(path.read_text())
+    data["runs"][0]["final"]["ks"] = 3.0
+    (broken / path.name).write_text(json.dumps(data))
+    with pytest.raises(ResultError, match="invalid result at runs/0/final/ks"):
+        read_result(broken / path.name, verify_files=False)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"data_path": "nowhere.csv"}, r"distributions\[0\]\.data_path: no file nowhere\.csv"),
+    ({"discretization": [500, 600]}, r"leaves every bin without support"),
+    ({"column": "Price"}, r"no column 'Price'"),
+])
+def test_bad_data_fails_before_training(tmp_path, epex_h00, capsys, change, message):
+    config = _small_config(tmp_path, epex_h00)
+    raw = yaml.safe_load(config.read_text())
+    raw["distributions"][0].update(change)
+    config.write_text(yaml.safe_dump(raw))
+    assert main(["validate", str(config)]) == 1
+    assert __import__("re").search(message, capsys.readouterr().err)
+    (cell,) = expand(load_config(config))
+    assert main(["train-cell", str(config), cell.id, "--out", str(tmp_path / "cells")]) == 1
+    assert not (tmp_path / "cells").exists()
+
+
+def test_acceptance_cell(tmp_path, epex_h00):
+    """The issue's cell at full size: 10 runs x 2000 epochs, batch 512; every run re-checked from QPY."""
+    config = _small_config(tmp_path, epex_h00, num_epochs=2000, num_training_runs=10, log_every=10)
+    path = _train(config, tmp_path / "cells")
+    result = read_result(path)
+    circuit = load_circuit(path)
+    for run in result["runs"]:
+        recomputed = Statevector(circuit.assign_parameters(run["parameters"])).probabilities()
+        assert np.abs(recomputed - run["generated"]).max() <= 1e-10
+    assert len(result["runs"]) == 10 and len(result["runs"][0]["curves"]["kl"]) == 201
+    assert len({run["seed"] for run in result["runs"]}) == 10
