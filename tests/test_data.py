@@ -96,7 +96,7 @@ def test_hour_needs_a_timestamp_column(tmp_path):
 
 def test_hour_that_never_occurs(tmp_path):
     path = _write(tmp_path, "timestamp,price\n2015-01-01T01:00:00,1.0\n2015-01-02T01:00:00,2.0\n")
-    with pytest.raises(DataError, match=r"no row of .* has hour 5; choose an hour that occurs"):
+    with pytest.raises(DataError, match=r"no row of .* has hour=5; choose an hour and period that occur"):
         load_csv(path=path, hour=5)
     np.testing.assert_array_equal(load_csv(path=path, hour=1), [1.0, 2.0])
 
@@ -261,3 +261,10 @@ def test_normal_amplitudes_need_spread():
         normal_amplitudes(grid=Grid(0.0, 6.0, 2), probabilities=np.array([0.0, 1.0, 0.0, 0.0]))
     with pytest.raises(DataError, match=r"probabilities: need 4 non-negative .*pass the P returned by discretize"):
         normal_amplitudes(grid=Grid(0.0, 6.0, 2), probabilities=np.array([0.5, 0.5]))
+
+
+def test_period_filter_keeps_one_year(epftoolbox_csv):
+    values = load_csv(path=epftoolbox_csv, column="Price", hour=0, start="2015-06-01", end="2015-07-01")
+    assert len(values) == 30
+    with pytest.raises(DataError, match=r"start=June 1st is not an ISO date"):
+        load_csv(path=epftoolbox_csv, column="Price", start="June 1st")

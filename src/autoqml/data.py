@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from datetime import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Real
@@ -93,11 +94,11 @@ def load_csv(
     elif column not in frame.columns:
         raise DataError(f"{field}: no column {column!r} in {path} (columns: {columns}); set column to one of them")
     raw = frame[column]
-    filters = {"hour": hour, "start": start, "end": end}
-    if any(value is not None for value in filters.values()):
+    filters = ", ".join(f"{k}={v}" for k, v in (("hour", hour), ("start", start), ("end", end)) if v is not None)
+    if filters:
         if time_column is None:
             raise DataError(
-                f"{field}: {', '.join(k for k, v in filters.items() if v is not None)} needs a timestamp column but "
+                f"{field}: {filters} needs a timestamp column but "
                 f"no column of {path} parses as datetimes (columns: {columns}); add a 'timestamp' column or omit it"
             )
         keep = pd.Series(True, index=raw.index)
@@ -106,13 +107,13 @@ def load_csv(
         for name, bound in (("start", start), ("end", end)):
             if bound is not None:
                 try:
-                    when = pd.Timestamp(bound)
+                    when = pd.Timestamp(datetime.fromisoformat(str(bound)))
                 except ValueError:
                     raise DataError(f"{field}: {name}={bound!r} is not an ISO date; write e.g. 2015-01-01") from None
                 keep &= time_column >= when if name == "start" else time_column < when
         raw = raw[keep]
         if raw.empty:
-            raise DataError(f"{field}: no row of {path} matches {filters}; choose a period and hour in the file")
+            raise DataError(f"{field}: no row of {path} has {filters}; choose an hour and period that occur in it")
     return _to_floats(raw, column=column, path=path, field=field)
 
 
