@@ -266,5 +266,5 @@ def test_normal_amplitudes_need_spread():
 def test_period_filter_keeps_one_year(epftoolbox_csv):
     values = load_csv(path=epftoolbox_csv, column="Price", hour=0, start="2015-06-01", end="2015-07-01")
     assert len(values) == 30
-    with pytest.raises(DataError, match=r"start=June 1st is not an ISO date"):
+    with pytest.raises(DataError, match=r"start='June 1st' is not an ISO date"):
         load_csv(path=epftoolbox_csv, column="Price", start="June 1st")
