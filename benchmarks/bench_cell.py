@@ -3,10 +3,11 @@
 The cell is the acceptance cell of ``tests/configs/epex_done_when.yaml`` (2015 EPEX 00:00-01:00 prices, zoufal N=5
 k=2, uniform, 10 runs, custom_classical_1). Ours trains all runs at once with :func:`autoqml.qgan.train_rows`; the
 reference trains one run at a time with ``SamplerQNN`` + ``TorchConnector`` and their defaults (exact QMLSampler,
-parameter-shift gradient), running the same epoch. The reference is too slow for the whole cell, so it is timed on
+parameter-shift gradient), running the same epoch (Adam with AMSGrad for both players, discriminator on the
+standardized grid, as train_rows). The reference is too slow for the whole cell, so it is timed on
 a few runs and epochs and reported per seed-epoch. Both are timed in this process, each after a warm-up.
 
-Run from the repository root: ``python benchmarks/bench_cell.py`` (smoke: ``--epochs 50 --ref-epochs 3 --ref-runs 1``).
+Run: ``python benchmarks/bench_cell.py`` (smoke: ``--epochs 50 --ref-epochs 3 --ref-runs 1``).
 """
 
 from __future__ import annotations
@@ -23,14 +24,13 @@ import torch
 from qiskit_machine_learning.connectors import TorchConnector
 from qiskit_machine_learning.neural_networks import SamplerQNN
 
-from autoqml.circuits import PARAMETER_SPREAD, Generator, build_generator
+from autoqml.circuits import Generator
 from autoqml.config import parse_text, validate_config
-from autoqml.data import target_distribution
 from autoqml.discriminator import LEAKY_SLOPE
 from autoqml.grid import Cell, expand
 from autoqml.qgan import Row, RunResult, train_rows
 from autoqml.simulator import StatevectorSimulator, initial_state
-from autoqml.train import run_seed
+from autoqml.train import prepare
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "tests" / "configs" / "epex_done_when.yaml"
@@ -38,31 +38,13 @@ WARMUP_EPOCHS = 20
 _LOG_FLOOR = -100.0  # as torch.nn.BCELoss and autoqml.qgan
 
 
-def load_cell(data: Path, epochs: int) -> Cell:
-    """The acceptance cell, reading `data` and training `epochs` epochs (both change the cell id, hence the seeds)."""
+def load_cell(data: str, epochs: int) -> Cell:
+    """The acceptance cell, reading `data` and training `epochs` epochs (both enter the cell id, hence the seeds)."""
     cfg = parse_text(CONFIG.read_text(), source=str(CONFIG))
-    cfg["distributions"][0]["data_path"] = str(data)
+    cfg["distributions"][0]["data_path"] = data
     cfg["num_epochs"] = epochs
     (cell,) = expand(validate_config(cfg, source=str(CONFIG)))
     return cell
-
-
-def cell_rows(cell: Cell) -> tuple[Generator, list[Row]]:
-    """The generator and the rows of `cell`, built as :func:`autoqml.train.train_cell` builds them."""
-    p = cell.params
-    _, target = target_distribution(distribution=p["distribution"], num_qubits=p["num_qubits"], seed=p["seed"])
-    generator = build_generator(ansatz=p["ansatz"], num_qubits=p["num_qubits"], reps=p["reps"],
-                                initialization=p["initialization"])
-    psi0 = initial_state(generator.initial)
-    disc, opt = p["discriminator"], p["optimizer"]
-    rows = [
-        Row(seed=run_seed(root=p["seed"], cell_id=cell.id, run=r), target=target, initial_state=psi0,
-            parameter_spread=PARAMETER_SPREAD[p["initialization"]],
-            generator_lr=opt["lr"], generator_betas=tuple(opt["betas"]),
-            discriminator_lr=disc["lr"], discriminator_betas=tuple(disc["betas"]))
-        for r in range(p["num_training_runs"])
-    ]
-    return generator, rows
 
 
 def train_ours(cell: Cell, generator: Generator, rows: list[Row], epochs: int) -> tuple[list[RunResult], float]:
@@ -79,6 +61,12 @@ def reference_qnn(generator: Generator) -> SamplerQNN:
     """SamplerQNN with every default (sampler, gradient): probabilities over 2^N, measurements added by it."""
     circuit = generator.circuit
     return SamplerQNN(circuit=circuit, input_params=[], weight_params=circuit.parameters, sparse=False)
+
+
+def _standardized(size: int) -> torch.Tensor:
+    """The grid indices scaled to mean 0, variance 1: what train_rows feeds its discriminator."""
+    index = torch.arange(size, dtype=torch.float64)
+    return ((index - index.mean()) / index.std(correction=0))[:, None]
 
 
 def _log(x: torch.Tensor) -> torch.Tensor:
@@ -102,9 +90,9 @@ def train_reference(qnn: SamplerQNN, cell: Cell, row: Row, epochs: int) -> float
     for fan_in, fan_out in zip(widths[:-1], widths[1:]):
         layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.LeakyReLU(LEAKY_SLOPE)]
     disc = torch.nn.Sequential(*layers, torch.nn.Linear(widths[-1], 1), torch.nn.Sigmoid()).double()
-    opt_g = torch.optim.Adam(gen.parameters(), lr=row.generator_lr, betas=row.generator_betas)
-    opt_d = torch.optim.Adam(disc.parameters(), lr=row.discriminator_lr, betas=row.discriminator_betas)
-    values = torch.linspace(0.0, 1.0, len(row.target), dtype=torch.float64)[:, None]
+    opt_g = torch.optim.Adam(gen.parameters(), lr=row.generator_lr, betas=row.generator_betas, amsgrad=True)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=row.discriminator_lr, betas=row.discriminator_betas, amsgrad=True)
+    values = _standardized(len(row.target))
     batch = p["batch_size"]
     for _ in range(epochs):
         real = torch.as_tensor(rng.multinomial(batch, row.target) / batch)
@@ -142,24 +130,25 @@ def agreement(qnn: SamplerQNN, generator: Generator, run: RunResult) -> dict[str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/epex_de_2015_h00.csv"),
+    parser.add_argument("--data", default="../shared/data/epex_de_2015_h00.csv",
                         help="EPEX 2015 00:00-01:00 CSV; a relative path is taken from the repository root")
     parser.add_argument("--epochs", type=int, default=2000, help="epochs of our trainer (all runs of the cell)")
     parser.add_argument("--ref-epochs", type=int, default=20, help="epochs timed per reference run")
     parser.add_argument("--ref-runs", type=int, default=2, help="reference runs timed (the cell's first ones)")
     args = parser.parse_args()
 
-    data = args.data if args.data.is_absolute() else REPO / args.data
-    cell = load_cell(data.resolve(), args.epochs)
-    generator, rows = cell_rows(cell)
+    os.chdir(REPO)  # the config's relative data path, so the defaults give the acceptance cell's id and seeds
+    cell = load_cell(args.data, args.epochs)
+    prepared = prepare(cell)
+    generator, rows = prepared.generator, prepared.rows
     qnn = reference_qnn(generator)
     print(f"machine: {platform.machine()} {platform.system()}, cpu_count={os.cpu_count()}, "
-          f"affinity={len(os.sched_getaffinity(0))}, torch threads={torch.get_num_threads()}, "
+          f"affinity={len(os.sched_getaffinity(0))}, torch default threads={torch.get_num_threads()}, "
           f"load average (1 min) {os.getloadavg()[0]:.2f}")
     print("versions: python " + platform.python_version() + ", " + ", ".join(
         f"{lib} {version(lib)}" for lib in ("autoqml", "qiskit", "qiskit-machine-learning", "torch", "numpy")))
     print(f"cell: {cell.id} {cell.label}; {len(rows)} runs, batch {cell.params['batch_size']}, "
-          f"{generator.num_parameters} parameters, data {data.resolve()}")
+          f"{generator.num_parameters} parameters, data {Path(args.data).resolve()}")
     print(f"reference: SamplerQNN defaults: sampler {type(qnn.sampler).__name__} "
           f"(default_shots={qnn.sampler.options.default_shots}: None = exact statevector probabilities), "
           f"gradient {type(qnn.gradient).__name__}; generator weights float32 (TorchConnector)")

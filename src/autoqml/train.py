@@ -6,14 +6,15 @@ import hashlib
 import logging
 import platform
 import time
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
 from autoqml import __version__
-from autoqml.circuits import PARAMETER_SPREAD, build_generator
-from autoqml.data import normal_amplitudes, target_distribution
+from autoqml.circuits import PARAMETER_SPREAD, Generator, build_generator
+from autoqml.data import Grid, normal_amplitudes, target_distribution
 from autoqml.grid import Cell
 from autoqml.qgan import Row, train_rows
 from autoqml.simulator import initial_state
@@ -28,9 +29,19 @@ def run_seed(*, root: int, cell_id: str, run: int) -> int:
     return int(hashlib.sha256(f"{root}/{cell_id}/{run}".encode()).hexdigest()[:8], 16)
 
 
-def train_cell(*, cell: Cell, out: str | Path, progress_every: int | None = None) -> dict:
-    """Train every run of `cell`, write ``<out>/<id>.json`` (+ .qpy, .npz) atomically and return the result."""
-    p, started = cell.params, time.perf_counter()
+@dataclass(frozen=True)
+class Prepared:
+    """A cell made ready to train: its grid and target, its generator, one row per run."""
+
+    grid: Grid
+    target: np.ndarray
+    generator: Generator
+    rows: list[Row]
+
+
+def prepare(cell: Cell) -> Prepared:
+    """Load the cell's data, build its generator and the rows of its runs (seeds derived from the cell id)."""
+    p = cell.params
     grid, target = target_distribution(distribution=p["distribution"], num_qubits=p["num_qubits"], seed=p["seed"])
     amplitudes = normal_amplitudes(grid=grid, probabilities=target) if p["initialization"] == "normal" else None
     generator = build_generator(ansatz=p["ansatz"], num_qubits=p["num_qubits"], reps=p["reps"],
@@ -44,7 +55,16 @@ def train_cell(*, cell: Cell, out: str | Path, progress_every: int | None = None
             discriminator_lr=disc["lr"], discriminator_betas=tuple(disc["betas"]))
         for r in range(p["num_training_runs"])
     ]
-    prepared = time.perf_counter()
+    return Prepared(grid, target, generator, rows)
+
+
+def train_cell(*, cell: Cell, out: str | Path, progress_every: int | None = None) -> dict:
+    """Train every run of `cell`, write ``<out>/<id>.json`` (+ .qpy, .npz) atomically and return the result."""
+    p, started = cell.params, time.perf_counter()
+    prepared = prepare(cell)
+    grid, target, generator, rows = prepared.grid, prepared.target, prepared.generator, prepared.rows
+    disc = p["discriminator"]
+    ready = time.perf_counter()
     logger.info("cell %s (%s): %d runs x %d epochs", cell.id, cell.label, len(rows), p["num_epochs"])
     runs = train_rows(ansatz=generator.ansatz, rows=rows, widths=[disc["n_input"], *disc["n_hidden"]],
                       batch_size=p["batch_size"], num_epochs=p["num_epochs"], log_every=p["log_every"],
@@ -68,8 +88,8 @@ def train_cell(*, cell: Cell, out: str | Path, progress_every: int | None = None
         "summary": {"kl_mean": float(kl.mean()), "kl_std": float(kl.std(ddof=1)) if len(kl) > 1 else 0.0,
                     "ks_mean": float(ks.mean()), "ks_std": float(ks.std(ddof=1)) if len(ks) > 1 else 0.0,
                     "best_run": int(kl.argmin())},
-        "timings": {"prepare_s": prepared - started, "train_s": trained - prepared,
-                    "seconds_per_seed_epoch": (trained - prepared) / (len(rows) * p["num_epochs"])},
+        "timings": {"prepare_s": ready - started, "train_s": trained - ready,
+                    "seconds_per_seed_epoch": (trained - ready) / (len(rows) * p["num_epochs"])},
         "versions": {"autoqml": __version__, "python": platform.python_version(),
                      **{lib: version(lib) for lib in _LIBRARIES}},
     }

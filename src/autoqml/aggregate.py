@@ -1,0 +1,88 @@
+"""From raw cell results to the paper's Table I: per-run rows, per-setting statistics, the best setting.
+
+A *setting* is one cell (one hyperparameter combination); its statistics are the mean and sample standard
+deviation over its runs of the final KL divergence, the KS statistic and the transpiled depth.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from autoqml.errors import AutoQMLError
+
+#: Columns that identify a setting, in the order tables list them.
+SETTING_COLUMNS = ["distribution", "ansatz", "num_qubits", "discriminator", "d_lr", "g_lr", "initialization",
+                   "reps"]
+#: Config ``metrics`` value -> statistics column that ranks settings.
+RANKING = {"relative_entropy": "kl", "kolmogorov_smirnov": "ks"}
+_LABELS = {"initialization": "Initialization", "reps": "k", "ks_mean": "µKS", "ks_std": "σKS",
+           "kl_mean": "µRE", "kl_std": "σRE", "depth_mean": "µDepth", "depth_std": "σDepth"}
+
+
+def run_table(*, results: list[dict], depths: dict[str, list[int]] | None = None) -> pd.DataFrame:
+    """One row per run: setting columns, cell id and label, seed, final KL and KS, and (if known) depth.
+
+    `depths` maps a cell id to the transpiled depth of each of its runs (transpiler seeded per run).
+    """
+    rows = []
+    for result in results:
+        cell, p = result["cell"], result["cell"]["params"]
+        setting = {
+            "distribution": p["distribution"]["name"], "ansatz": p["ansatz"], "num_qubits": p["num_qubits"],
+            "discriminator": p["discriminator"]["type"], "d_lr": p["discriminator"]["lr"],
+            "g_lr": p["optimizer"]["lr"], "initialization": p["initialization"], "reps": p["reps"],
+        }
+        cell_depths = (depths or {}).get(cell["id"])
+        for run in result["runs"]:
+            depth = cell_depths[run["run"]] if cell_depths is not None else np.nan
+            rows.append({**setting, "cell": cell["id"], "label": cell["label"], "run": run["run"],
+                         "seed": run["seed"], "kl": run["final"]["kl"], "ks": run["final"]["ks"], "depth": depth})
+    if not rows:
+        raise AutoQMLError("no results to aggregate: train at least one cell first")
+    return pd.DataFrame(rows)
+
+
+def statistics(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sample std (ddof=1) over runs of KS, KL and depth per setting, sorted like Table I."""
+    grouped = runs.groupby(["cell", "label", *SETTING_COLUMNS], sort=False)
+    stats = grouped.agg(runs=("run", "size"), ks_mean=("ks", "mean"), ks_std=("ks", "std"),
+                        kl_mean=("kl", "mean"), kl_std=("kl", "std"),
+                        depth_mean=("depth", "mean"), depth_std=("depth", "std")).reset_index()
+    stats[["ks_std", "kl_std", "depth_std"]] = stats[["ks_std", "kl_std", "depth_std"]].fillna(0.0)
+    return stats.sort_values(SETTING_COLUMNS, kind="stable").reset_index(drop=True)
+
+
+def best_setting(stats: pd.DataFrame, *, metric: str = "relative_entropy") -> pd.Series:
+    """The setting with the lowest mean of the study's metric; ties go to the lower std, then lower depth."""
+    column = RANKING[metric]
+    order = stats.sort_values([f"{column}_mean", f"{column}_std", "depth_mean", "cell"], kind="stable")
+    return order.iloc[0]
+
+
+def write_tables(stats: pd.DataFrame, *, csv: str | Path, markdown: str | Path, latex: str | Path) -> None:
+    """Table I as CSV (every column), Markdown and LaTeX (one table per distribution, ansatz, N, optimizers)."""
+    from autoqml.store import atomic_write
+
+    atomic_write(csv, stats.to_csv(index=False, float_format="%.6g").encode())
+    md_parts, tex_parts = [], []
+    for title, table in _table_one(stats):
+        md_parts.append(f"### {title}\n\n{table.to_markdown(index=False, floatfmt='.4f')}\n")
+        tex_parts.append(table.to_latex(index=False, float_format="%.4f", caption=title.replace("_", r"\_"),
+                                        escape=True))
+    atomic_write(markdown, "\n".join(md_parts).encode())
+    atomic_write(latex, "\n".join(tex_parts).encode())
+
+
+def _table_one(stats: pd.DataFrame):
+    """Tables laid out like the paper's: rows initialization x k, columns µKS σKS µRE σRE µDepth σDepth."""
+    keys = ["distribution", "ansatz", "num_qubits", "discriminator", "d_lr", "g_lr"]
+    for values, group in stats.groupby(keys, sort=True):
+        setting = dict(zip(keys, values))
+        title = (f"{setting['distribution']}: {setting['num_qubits']}-qubit {setting['ansatz']} ansatz, "
+                 f"{setting['discriminator']} (lr {setting['d_lr']:g}), generator lr {setting['g_lr']:g}")
+        table = group[["initialization", "reps", "ks_mean", "ks_std", "kl_mean", "kl_std", "depth_mean",
+                       "depth_std"]].rename(columns=_LABELS)
+        yield title, table.reset_index(drop=True)
