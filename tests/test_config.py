@@ -88,6 +88,7 @@ def _with(path: str, value) -> dict:
     ("batch_size", "512", r"batch_size: got '512' \(str\); expected integer"),
     ("distributions.0.kind", "csv", r"distributions\[0\]\.data_path: required for a csv distribution"),
     ("distributions.0.discretization", [3, 1], r"distributions\[0\]\.discretization: .* needs low < high"),
+    ("device", "fake_montral", r"device: unknown fake IBM backend 'fake_montral'; did you mean fake_montreal"),
 ])
 def test_bad_input_names_field_value_and_fix(path, value, message):
     with pytest.raises(ConfigError, match=message):

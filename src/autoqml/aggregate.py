@@ -6,6 +6,7 @@ deviation over its runs of the final KL divergence, the KS statistic and the tra
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,12 @@ def run_table(*, results: list[dict], depths: dict[str, list[int]] | None = None
     if not rows:
         raise AutoQMLError("no results to aggregate: train at least one cell first")
     return pd.DataFrame(rows)
+
+
+def load_depths(*, depth_files: list[str | Path], structure_of: dict[str, str]) -> dict[str, list[int]]:
+    """Per cell, the per-run depths of its circuit structure (files named ``<structure>.json``)."""
+    by_structure = {Path(f).stem: json.loads(Path(f).read_text())["depths"] for f in depth_files}
+    return {cell: by_structure[s] for cell, s in structure_of.items() if s in by_structure}
 
 
 def statistics(runs: pd.DataFrame) -> pd.DataFrame:

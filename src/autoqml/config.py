@@ -217,6 +217,12 @@ def _semantic_problems(cfg: dict) -> list[str]:
                     disc["hparams"][key] = copy.deepcopy(preset[key])
     for i, dist in enumerate(cfg["distributions"]):
         problems += _distribution_problems(f"distributions[{i}]", dist)
+    from autoqml.metrics import fake_backend
+
+    try:
+        fake_backend(name=cfg["device"])
+    except ConfigError as err:
+        problems.append(str(err))
     names = [d["name"] for d in cfg["distributions"]]
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"distributions: two entries are named {name!r}; give each a distinct `name`")

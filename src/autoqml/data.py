@@ -6,11 +6,18 @@ of N qubits; basis state x stands for the grid value a + (b - a) x / (2^N - 1) (
 
 from __future__ import annotations
 
+import hashlib
+import http.client
 import logging
 import math
-from datetime import datetime
+import os
+import tempfile
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from numbers import Real
 from pathlib import Path
 
@@ -334,3 +341,144 @@ def check_distributions(*, distributions: list[dict], num_qubits: list[int], see
                 target_distribution(distribution=distribution, num_qubits=n, seed=seed)
             except DataError as err:
                 raise DataError(f"distributions[{i}].{err} (num_qubits {n})") from None
+
+
+# --- Download of a public data set (the workflow's rule for a missing data_path) ---------------------------------
+
+EPEX_DE_URL = "https://zenodo.org/records/4624805/files/DE.csv?download=1"
+_EXPECT_KEYS = ("rows", "count", "mean")
+_MEAN_TOLERANCE = 1e-3
+_USER_AGENT = "autoqml-data-download (python urllib)"
+
+
+class _Transient(Exception):
+    """A failure worth another attempt (network error, timeout, HTTP 5xx); wraps the original error."""
+
+
+def download(
+    *,
+    url: str,
+    path: str | Path,
+    expect: dict | None = None,
+    column: str | None = None,
+    hour: int | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    timeout: float = 60.0,
+    retries: int = 3,
+    backoff: float = 2.0,
+) -> dict:
+    """Fetch `url` to `path`, checked before it appears there: `path` never holds a partial or unchecked file.
+
+    The body goes to a temporary file beside `path`; it must parse with :func:`load_csv` (``column``, ``hour``,
+    ``start``, ``end``) and match ``expect`` (optional keys: ``rows``, the data rows of the whole file, exact;
+    ``count``, the number of values after the filters, exact; ``mean``, their mean, within 1e-3) before it is
+    renamed to `path`. Network errors, timeouts and HTTP 5xx are retried up to `retries` more times after
+    ``backoff * 2**i`` seconds; HTTP 4xx fails at once. Returns url, path, sha256, bytes, rows, count and mean.
+    """
+    path = Path(path)
+    expect = _check_expect(expect, url=url)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise DataError(f"download: retries={retries!r} is not a non-negative integer; set e.g. retries=3")
+    fix = f"check the network or set the distribution's `url`, or place the file at {path} yourself"
+    logger.info("downloading %s to %s", url, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        digest, size = _fetch(url, tmp, timeout=timeout, retries=retries, backoff=backoff, fix=fix)
+        try:
+            values = load_csv(path=tmp, column=column, hour=hour, start=start, end=end, field="url")
+        except DataError as err:
+            message = str(err).removeprefix("url: ").replace(str(tmp), "the downloaded file")
+            raise DataError(f"url: {url} did not serve the expected CSV ({message}); {fix}") from None
+        rows = len(pd.read_csv(tmp, dtype=str, index_col=False))  # parsed fine just above
+        stats = {"rows": rows, "count": int(values.size), "mean": float(values.mean())}
+        wrong = [
+            f"mean expected {expect['mean']} (+-{_MEAN_TOLERANCE:g}), got {stats['mean']:.4f}"
+            if key == "mean"
+            else f"{key} expected {expect[key]}, got {stats[key]}"
+            for key in _EXPECT_KEYS
+            if key in expect
+            and (abs(stats[key] - expect[key]) > _MEAN_TOLERANCE if key == "mean" else stats[key] != expect[key])
+        ]
+        if wrong:
+            raise DataError(
+                f"url: the file from {url} does not match `expect` ({'; '.join(wrong)}; "
+                f"filters column={column!r}, hour={hour!r}, start={start!r}, end={end!r}); "
+                f"it was not saved. Check the url and the filters, fix `expect`, or place the file at {path} yourself"
+            )
+        os.replace(tmp, path)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        logger.error("download of %s failed: %s", url, err)
+        raise
+    result = {"url": url, "path": str(path), "sha256": digest, "bytes": size, **stats}
+    logger.info("downloaded %s to %s: %d bytes, sha256 %s, %d rows, %d selected values, mean %.4f",
+                url, path, size, digest, stats["rows"], stats["count"], stats["mean"])
+    return result
+
+
+def _check_expect(expect: dict | None, *, url: str) -> dict:
+    """Validate `expect` before any network traffic, so a typo fails at once."""
+    if expect is None:
+        return {}
+    if not isinstance(expect, dict):
+        raise DataError(f"expect: {expect!r} for {url} is not a mapping; use e.g. {{rows: 8760, count: 365}}")
+    unknown = sorted(set(expect) - set(_EXPECT_KEYS))
+    if unknown:
+        raise DataError(f"expect: unknown key(s) {unknown} for {url}; use only {', '.join(_EXPECT_KEYS)}")
+    for key, value in expect.items():
+        if key == "mean":
+            ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+        else:
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        if not ok:
+            kind = "a finite number" if key == "mean" else "a positive integer"
+            raise DataError(f"expect.{key}: {value!r} for {url} is not {kind}; set it to {kind} or remove it")
+    return dict(expect)
+
+
+def _fetch(url: str, target: Path, *, timeout: float, retries: int, backoff: float, fix: str) -> tuple[str, int]:
+    """Stream `url` into `target` (overwritten per attempt), following redirects; return (sha256, bytes)."""
+    attempts = retries + 1
+    for attempt in range(1, attempts + 1):
+        try:
+            return _fetch_once(url, target, timeout=timeout)
+        except urllib.error.HTTPError as err:
+            err.close()  # it holds the open response
+            if err.code < 500:
+                raise DataError(
+                    f"url: {url} answered HTTP {err.code} {err.reason}; {fix}"
+                ) from None
+            failure: BaseException = err
+        except _Transient as err:
+            failure = err.__cause__ or err
+        except ValueError as err:  # malformed URL, unknown scheme
+            raise DataError(f"url: {url!r} is not a URL urllib can fetch ({err}); {fix}") from None
+        if attempt < attempts:
+            delay = backoff * 2 ** (attempt - 1)
+            logger.warning("download of %s failed (attempt %d/%d: %s); retrying in %.2g s",
+                           url, attempt, attempts, failure, delay)
+            time.sleep(delay)
+    raise DataError(f"url: could not download {url} after {attempts} attempt(s) ({failure}); {fix}")
+
+
+def _fetch_once(url: str, target: Path, *, timeout: float) -> tuple[str, int]:
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response, open(target, "wb") as handle:
+            while chunk := response.read(1 << 16):
+                digest.update(chunk)
+                handle.write(chunk)
+                size += len(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except urllib.error.HTTPError:
+        raise
+    except (OSError, http.client.HTTPException) as err:  # URLError, timeouts, resets, truncated bodies
+        raise _Transient(str(err)) from err
+    return digest.hexdigest(), size

@@ -36,6 +36,11 @@ class Cell:
         return (p["ansatz"], p["reps"], p["num_qubits"], disc["n_input"], tuple(disc["n_hidden"]),
                 p["batch_size"], p["num_epochs"], p["log_every"], p["backend"])
 
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> Cell:
+        """The cell of canonical parameters (id and label derived from them)."""
+        return cls(cell_id(params), _label(params), params)
+
     def to_json(self) -> str:
         return json.dumps({"id": self.id, "label": self.label, "params": self.params}, sort_keys=True)
 
@@ -71,7 +76,7 @@ def expand(cfg: dict) -> list[Cell]:
             "optimizer": opt,
             **shared,
         }
-        cell = Cell(cell_id(params), _label(params), params)
+        cell = Cell.from_params(params)
         if cell.id in cells:
             raise ConfigError(f"grid: the combination '{cell.label}' appears twice (ansaetze, initializations or "
                               f"discriminator entries repeat); list each value once")
@@ -90,6 +95,7 @@ def find(cells: list[Cell], wanted: str) -> Cell:
 
 def _canonical_distribution(dist: dict) -> dict:
     keep = ("name", "kind", "data_path", "column", "hour", "start", "end", "samples", "discretization", "params")
+    # url, expect and unit say where data comes from and how to label it, not what is trained
     return {key: dist[key] for key in keep if key in dist}
 
 

@@ -99,6 +99,28 @@ def load_discriminators(json_path: str | Path) -> list[dict[str, np.ndarray]]:
     return [runs[r] for r in sorted(runs)]
 
 
+def write_shard(path: str | Path, *, cells: list[str | Path], shard: int, shards: int) -> None:
+    """Gather checked cell results into one raw file per shard, as the paper's worker nodes wrote them."""
+    results = [read_result(cell) for cell in cells]
+    document = {"format": "autoqml.raw-shard", "shard": shard, "shards": shards, "cells": results}
+    atomic_write(path, json.dumps(document, allow_nan=False).encode())
+
+
+def read_shards(paths: list[str | Path]) -> list[dict]:
+    """All cell results of the raw shard files, each validated against the result schema."""
+    results = []
+    for path in map(Path, paths):
+        try:
+            document = json.loads(path.read_text())
+            cells = document["cells"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise ResultError(f"{path}: not a readable raw shard ({err}); rerun its gather job") from None
+        for i, result in enumerate(cells):
+            _validate(result, Path(f"{path}#cells[{i}]"))
+        results.extend(cells)
+    return results
+
+
 def _describe(path: Path, payload: bytes) -> dict:
     return {"name": path.name, "sha256": _sha256(payload)}
 

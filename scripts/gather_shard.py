@@ -1,0 +1,14 @@
+"""Rule gather_shard: one raw file per shard holding its checked cell results, as the paper's nodes wrote."""
+
+from autoqml import logs
+from autoqml.store import write_shard
+
+
+def main(*, cells: list[str], output: str, shard: int, shards: int, log: str) -> None:
+    logs.configure(log)
+    write_shard(output, cells=cells, shard=shard, shards=shards)
+
+
+if __name__ == "__main__":
+    main(cells=list(snakemake.input), output=snakemake.output[0], shard=int(snakemake.wildcards.shard),
+         shards=snakemake.params.shards, log=snakemake.log[0])

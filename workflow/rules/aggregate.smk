@@ -1,0 +1,46 @@
+# Aggregation (the paper's pipeline 2): statistics per setting as Table I, and the best model.
+
+
+rule statistics:
+    input:
+        shards=STUDY.shard_files,
+        depths=STUDY.depth_files,
+    output:
+        csv=report(
+            f"{ROOT}/tables/statistics.csv",
+            caption="../report/statistics.rst",
+            category="Statistics",
+        ),
+        markdown=f"{ROOT}/tables/statistics.md",
+        latex=f"{ROOT}/tables/statistics.tex",
+        runs=f"{ROOT}/tables/runs.csv",
+    params:
+        structures=STUDY.structure_of,
+    log:
+        f"{ROOT}/logs/statistics.log",
+    conda:
+        "../../envs/autoqml.yaml"
+    script:
+        "../../scripts/statistics.py"
+
+
+rule best_model:
+    input:
+        shards=STUDY.shard_files,
+        statistics=f"{ROOT}/tables/statistics.csv",
+    output:
+        model=report(
+            f"{ROOT}/best/model.json",
+            caption="../report/best_model.rst",
+            category="Best model",
+        ),
+        circuit=f"{ROOT}/best/model.qpy",
+        pickle=f"{ROOT}/best/model.pkl",
+    params:
+        metric=STUDY.cfg["metrics"],
+    log:
+        f"{ROOT}/logs/best_model.log",
+    conda:
+        "../../envs/autoqml.yaml"
+    script:
+        "../../scripts/best_model.py"

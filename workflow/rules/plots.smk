@@ -1,0 +1,23 @@
+# Figures (the paper's pipeline 3), those named in the config's `visualizations`.
+
+
+rule figure:
+    input:
+        unpack(figure_inputs),
+    output:
+        png=report(
+            f"{ROOT}/figures/{{figure}}.png",
+            caption="../report/{figure}.rst",
+            category="Figures",
+            labels={"figure": "{figure}"},
+        ),
+        pdf=f"{ROOT}/figures/{{figure}}.pdf",
+    params:
+        metric=STUDY.cfg["metrics"],
+        unit=STUDY.unit,
+    log:
+        f"{ROOT}/logs/figure/{{figure}}.log",
+    conda:
+        "../../envs/autoqml.yaml"
+    script:
+        "../../scripts/figure.py"

@@ -1,0 +1,47 @@
+# Training: one target per cell (incremental reruns); cells of one shard form one job group, i.e. one cluster job,
+# and the shard's raw file gathers them like the paper's worker nodes did.
+
+
+rule train_cell:
+    input:
+        data=cell_data,
+    output:
+        result=f"{ROOT}/cells/{{cell}}.json",
+        circuit=f"{ROOT}/cells/{{cell}}.qpy",
+        discriminators=f"{ROOT}/cells/{{cell}}.npz",
+    params:
+        cell=cell_params,
+    log:
+        f"{ROOT}/logs/train_cell/{{cell}}.log",
+    benchmark:
+        f"{ROOT}/benchmarks/train_cell/{{cell}}.tsv"
+    group:
+        cell_group
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=cell_runtime,
+    conda:
+        "../../envs/autoqml.yaml"
+    script:
+        "../../scripts/train_cell.py"
+
+
+rule gather_shard:
+    input:
+        shard_cells,
+    output:
+        f"{ROOT}/raw/shard-{{shard}}-of-{STUDY.num_shards}.json",
+    params:
+        shards=STUDY.num_shards,
+    log:
+        f"{ROOT}/logs/gather_shard/shard-{{shard}}.log",
+    group:
+        shard_group
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        "../../envs/autoqml.yaml"
+    script:
+        "../../scripts/gather_shard.py"
