@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-import pandas as pd
-
 from autoqml import logs
+from autoqml.aggregate import read_statistics
+from autoqml.evaluate import read_entangling
 from autoqml.plots import render
 from autoqml.store import read_shards
 
@@ -12,8 +12,7 @@ from autoqml.store import read_shards
 def main(*, figure: str, shards: list[str], statistics: str, entangling: list[str], unit: str, metric: str,
          png: str, log: str) -> None:
     logs.configure(log)
-    table = pd.concat([pd.read_json(path) for path in entangling]) if entangling else None
-    render(figure, results=read_shards(shards), stats=pd.read_csv(statistics), entangling=table, unit=unit,
+    render(figure, results=read_shards(shards), stats=read_statistics(statistics), entangling=read_entangling(entangling), unit=unit,
            metric=metric, out=Path(png).with_suffix(""))
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from autoqml import aggregate, plots
+from autoqml.study import FIGURES
 
 ANSAETZE, INITIALIZATIONS, QUBITS, REPS = ("zoufal", "herr1"), ("uniform", "random"), (2, 3), (1, 2)
 EPOCHS = list(range(0, 101, 10))
@@ -151,6 +152,11 @@ def test_qubit_scaling_marks_missing_combinations(tmp_path, study, monkeypatch):
 @pytest.mark.parametrize("call, message", [
     (lambda r, s, out: plots.entropy_curves(results=r, stats=s, by="reps", out=out), "by='reps'"),
     (lambda r, s, out: plots.entropy_curves(results=r, stats=s, by="ansatz", metric="mse", out=out), "'mse'"),
+    (lambda r, s, out: plots.qubit_scaling(results=r, stats=s, unit="", metric="mse", out=out), "'mse'"),
+    (lambda r, s, out: plots.render("violin", results=r, stats=s, entangling=None, unit="", metric="relative_entropy",
+                                    out=out), "unknown figure 'violin'"),
+    (lambda r, s, out: plots.render("entangling_capability", results=r, stats=s, entangling=None, unit="",
+                                    metric="relative_entropy", out=out), "needs the entangling table"),
     (lambda r, s, out: plots.entropy_curves(results=r[1:], stats=s, by="ansatz", out=out), "not in the results"),
     (lambda r, s, out: plots.target_vs_generated(result=r[0], run=5, unit="", out=out), "run 5 does not exist"),
     (lambda r, s, out: plots.entangling_capability(entangling=_entangling().iloc[:0], out=out), "empty"),
@@ -162,3 +168,26 @@ def test_bad_inputs_are_named_and_nothing_is_written(tmp_path, study, call, mess
     with pytest.raises(plots.PlotError, match=message):
         call(results, stats, tmp_path / "figure")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", [name for names in FIGURES.values() for name in names])
+def test_render_draws_every_workflow_figure(tmp_path, study, name):
+    results, stats = study
+    plots.render(name, results=results, stats=stats, entangling=_entangling(), unit="EUR/MWh",
+                 metric="kolmogorov_smirnov", out=tmp_path / name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{name}.pdf", f"{name}.png"]
+
+
+def test_render_shows_the_run_the_best_model_is_taken_from(tmp_path, study, monkeypatch):
+    results, stats = study
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, out: figures.append(fig))
+    for name in ("target_vs_best", "loss_curves"):
+        plots.render(name, results=results, stats=stats, entangling=None, unit="EUR/MWh",
+                     metric="kolmogorov_smirnov", out=tmp_path / name)
+    best = aggregate.best_setting(stats, metric="kolmogorov_smirnov")
+    result = {r["cell"]["id"]: r for r in results}[best["cell"]]
+    run = int(np.argmin([r["final"]["ks"] for r in result["runs"]]))
+    histogram, losses = (fig.axes[0].get_title() for fig in figures)
+    assert histogram.startswith(f"{best['label']}\nrun {run}: ")
+    assert losses.startswith(best["label"])

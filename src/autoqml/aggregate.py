@@ -62,6 +62,11 @@ def statistics(runs: pd.DataFrame) -> pd.DataFrame:
     return stats.sort_values(SETTING_COLUMNS, kind="stable").reset_index(drop=True)
 
 
+def read_statistics(path: str | Path) -> pd.DataFrame:
+    """The statistics CSV back as written (cell ids stay strings even when they look like numbers)."""
+    return pd.read_csv(path, dtype={"cell": str, "label": str})
+
+
 def best_setting(stats: pd.DataFrame, *, metric: str = "relative_entropy") -> pd.Series:
     """The setting with the lowest mean of the study's metric; ties go to the lower std, then lower depth."""
     column = RANKING[metric]

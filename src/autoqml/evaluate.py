@@ -39,3 +39,8 @@ def entangling_table(*, ansatz: str, reps: list[int], num_qubits: list[int], sam
             rows.append({"ansatz": ansatz, "reps": k, "num_qubits": n,
                          "entangling_capability": entangling_capability(states=states), "samples": samples})
     return pd.DataFrame(rows)
+
+
+def read_entangling(paths: list[str]) -> pd.DataFrame | None:
+    """The entangling tables written by the ``entangling`` rule, one per ansatz, as one frame."""
+    return pd.concat([pd.read_json(path) for path in paths], ignore_index=True) if paths else None

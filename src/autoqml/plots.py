@@ -36,6 +36,34 @@ class PlotError(AutoQMLError, ValueError):
     """A figure cannot be drawn from the inputs given; the message names the input and the fix."""
 
 
+def render(figure: str, *, results: list[dict], stats: pd.DataFrame, entangling: pd.DataFrame | None, unit: str,
+           metric: str, out: str | Path) -> None:
+    """Draw one figure by its workflow name (values of ``autoqml.study.FIGURES``), so one rule serves them all.
+
+    ``target_vs_best`` and ``loss_curves`` show the best setting and, for the histogram, its run with the lowest
+    final metric: the model that ``autoqml.model.select_best`` stores.
+    """
+    _check_metric(metric)
+    best = None
+    if figure in ("target_vs_best", "loss_curves"):
+        best = _result(_index(results), aggregate.best_setting(stats, metric=metric))
+    if figure in ("entropy_by_initialization", "entropy_by_ansatz"):
+        entropy_curves(results=results, stats=stats, by=figure.removeprefix("entropy_by_"), metric=metric, out=out)
+    elif figure == "entangling_capability":
+        if entangling is None:
+            raise PlotError("entangling_capability needs the entangling table; pass the entangling/*.json inputs")
+        entangling_capability(entangling=entangling, out=out)
+    elif figure == "target_vs_best":
+        target_vs_generated(result=best, run=_best_run(best, metric), unit=unit, out=out)
+    elif figure == "qubit_scaling":
+        qubit_scaling(results=results, stats=stats, unit=unit, metric=metric, out=out)
+    elif figure == "loss_curves":
+        loss_curves(result=best, out=out)
+    else:
+        raise PlotError(f"unknown figure {figure!r}; use entropy_by_initialization, entropy_by_ansatz, "
+                        "entangling_capability, target_vs_best, qubit_scaling or loss_curves")
+
+
 def entropy_curves(*, results: list[dict], stats: pd.DataFrame, by: str, metric: str = "relative_entropy",
                    out: str | Path) -> None:
     """Fig. 6 top (``by="initialization"``) or middle (``by="ansatz"``): KL vs epoch of the best settings."""
@@ -58,7 +86,8 @@ def target_vs_generated(*, result: dict, run: int, unit: str, out: str | Path) -
 
 def qubit_scaling(*, results: list[dict], stats: pd.DataFrame, unit: str, metric: str = "relative_entropy",
                   out: str | Path) -> None:
-    """Fig. 5: best generated histogram per (ansatz, N), so one sees how each ansatz scales with qubits."""
+    """Fig. 5: per (ansatz, N) the best setting's best run, so one sees how each ansatz scales with qubits."""
+    _check_metric(metric)
     by_id = _index(results)
     ansaetze, qubits = sorted(stats["ansatz"].unique()), sorted(stats["num_qubits"].unique())
     with _themed():
@@ -71,8 +100,7 @@ def qubit_scaling(*, results: list[dict], stats: pd.DataFrame, unit: str, metric
                 ax.set(xticks=[], yticks=[], title=f"{ansatz}, {n} qubits")
                 continue
             result = _result(by_id, aggregate.best_setting(group, metric=metric))
-            best = min(result["runs"], key=lambda r: r["final"]["kl"])
-            final = _histogram(ax, result, best["run"])
+            final = _histogram(ax, result, _best_run(result, metric))
             ax.set_title(f"{ansatz}, {n} qubits, KL={final['kl']:.3f}", fontsize="medium")
             ax.set(xlabel=_value_label(unit) if i == len(ansaetze) - 1 else "",
                    ylabel="probability" if j == 0 else "")
@@ -120,8 +148,7 @@ def _entropy_figure(*, results: list[dict], stats: pd.DataFrame, by: str, metric
     """The figure :func:`entropy_curves` saves, returned so tests can check what is plotted."""
     if by not in ("initialization", "ansatz"):
         raise PlotError(f"entropy_curves: by={by!r} is not supported; use 'initialization' or 'ansatz'")
-    if metric not in aggregate.RANKING:
-        raise PlotError(f"entropy_curves: metric={metric!r} is unknown; use one of {sorted(aggregate.RANKING)}")
+    _check_metric(metric)
     by_id = _index(results)
     panels = sorted(stats["ansatz"].unique()) if by == "initialization" else [None]
     fig = Figure(figsize=(max(7.5, 5.2 * len(panels) + 0.6), 4.2), layout="tight")
@@ -143,6 +170,16 @@ def _entropy_figure(*, results: list[dict], stats: pd.DataFrame, by: str, metric
         axes[0].set_yscale("log")
     fig.suptitle(f"best setting per {by} (ranked by {metric}), mean ± std over runs", fontsize="medium")
     return fig
+
+
+def _check_metric(metric: str) -> None:
+    if metric not in aggregate.RANKING:
+        raise PlotError(f"metric={metric!r} is unknown; use one of {sorted(aggregate.RANKING)}")
+
+
+def _best_run(result: dict, metric: str) -> int:
+    """The run with the lowest final value of the study's metric (the run the best model is taken from)."""
+    return min(result["runs"], key=lambda r: r["final"][aggregate.RANKING[metric]])["run"]
 
 
 def _curve_stats(result: dict, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
