@@ -78,7 +78,7 @@ def write_tables(stats: pd.DataFrame, *, csv: str | Path, markdown: str | Path, 
     """Table I as CSV (every column), Markdown and LaTeX (one table per distribution, ansatz, N, optimizers)."""
     from autoqml.store import atomic_write
 
-    atomic_write(csv, stats.to_csv(index=False, float_format="%.6g").encode())
+    atomic_write(csv, stats.to_csv(index=False).encode())
     md_parts, tex_parts = [], []
     for title, table in _table_one(stats):
         md_parts.append(f"### {title}\n\n{table.to_markdown(index=False, floatfmt='.4f')}\n")

@@ -1,4 +1,4 @@
-"""The ``autoqml`` command: check a config, list its cells, train one cell."""
+"""The ``autoqml`` command: check a config, list its cells, train one cell, sample a stored model."""
 
 from __future__ import annotations
 
@@ -22,6 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("config")
     train.add_argument("cell", help="cell id from `autoqml grid` (an unambiguous prefix is enough)")
     train.add_argument("--out", type=Path, help="result folder (default results/<study>/cells)")
+    sample = commands.add_parser("sample", help="draw values from a stored model (best/model.json)")
+    sample.add_argument("model", type=Path, help="model.json (safe) or model.pkl (needs --trust-pickle)")
+    sample.add_argument("-n", "--size", type=int, default=1000, help="number of values (default 1000)")
+    sample.add_argument("--seed", type=int, help="seed of the Born sampling (default: fresh randomness)")
+    sample.add_argument("--trust-pickle", action="store_true", help="allow loading a pickle: it runs code")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -32,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "sample":
+        from autoqml.model import load
+
+        machine = load(args.model, trust_pickle=args.trust_pickle)
+        sys.stdout.write("".join(f"{float(value)!r}\n" for value in machine.sample(size=args.size, seed=args.seed)))
+        return 0
     from autoqml.config import load_config
     from autoqml.grid import expand, find
 

@@ -133,6 +133,11 @@ class Study:
     def ansaetze(self) -> list[str]:
         return sorted({a["type"] for a in self.cfg["ansaetze"]})
 
+    def ansatz_grid(self, ansatz: str) -> dict[str, list[int]]:
+        """The k and N values an ansatz appears with, for its entangling-capability table."""
+        reps = {k for a in self.cfg["ansaetze"] if a["type"] == ansatz for k in a["repetitions"]}
+        return {"reps": sorted(reps), "num_qubits": sorted(self.cfg["num_qubits"])}
+
     @property
     def figures(self) -> list[str]:
         return [name for v in self.cfg["visualizations"] for name in FIGURES[v]]

@@ -9,17 +9,17 @@ rule statistics:
         csv=report(
             f"{ROOT}/tables/statistics.csv",
             caption="../report/statistics.rst",
-            category="Statistics",
+            category="Table I",
         ),
         markdown=f"{ROOT}/tables/statistics.md",
         latex=f"{ROOT}/tables/statistics.tex",
         runs=f"{ROOT}/tables/runs.csv",
-    params:
-        structures=STUDY.structure_of,
     log:
         f"{ROOT}/logs/statistics.log",
     conda:
         "../../envs/autoqml.yaml"
+    params:
+        structures=STUDY.structure_of,
     script:
         "../../scripts/statistics.py"
 
@@ -36,11 +36,11 @@ rule best_model:
         ),
         circuit=f"{ROOT}/best/model.qpy",
         pickle=f"{ROOT}/best/model.pkl",
-    params:
-        metric=STUDY.cfg["metrics"],
     log:
         f"{ROOT}/logs/best_model.log",
     conda:
         "../../envs/autoqml.yaml"
+    params:
+        metric=STUDY.cfg["metrics"],
     script:
         "../../scripts/best_model.py"

@@ -47,7 +47,9 @@ def cell_runtime(wildcards):
 
 
 def shard_cells(wildcards):
-    return [f"{ROOT}/cells/{c}.json" for c in STUDY.shard_cells(int(wildcards.shard) - 1)]
+    return [
+        f"{ROOT}/cells/{c}.json" for c in STUDY.shard_cells(int(wildcards.shard) - 1)
+    ]
 
 
 def shard_group(wildcards):
@@ -64,8 +66,7 @@ def structure_params(wildcards):
 
 
 def ansatz_grid(wildcards):
-    reps = sorted({k for a in STUDY.cfg["ansaetze"] if a["type"] == wildcards.ansatz for k in a["repetitions"]})
-    return {"reps": reps, "num_qubits": sorted(STUDY.cfg["num_qubits"])}
+    return STUDY.ansatz_grid(wildcards.ansatz)
 
 
 def download_params(wildcards, output):
@@ -75,7 +76,10 @@ def download_params(wildcards, output):
 
 
 def figure_inputs(wildcards):
-    inputs = {"shards": STUDY.shard_files, "statistics": f"{ROOT}/tables/statistics.csv"}
+    inputs = {
+        "shards": STUDY.shard_files,
+        "statistics": f"{ROOT}/tables/statistics.csv",
+    }
     if wildcards.figure == "entangling_capability":
         inputs["entangling"] = [f"{ROOT}/entangling/{a}.json" for a in STUDY.ansaetze]
     return inputs

@@ -4,13 +4,14 @@
 rule download_data:
     output:
         "data/{file}",
-    params:
-        source=download_params,
     log:
         "logs/download_data/{file}.log",
     wildcard_constraints:
-        file="|".join(re.escape(p.removeprefix("data/")) for p in STUDY.downloads) or "none",
+        file="|".join(re.escape(p.removeprefix("data/")) for p in STUDY.downloads)
+        or "none",
     conda:
         "../../envs/autoqml.yaml"
+    params:
+        source=download_params,
     script:
         "../../scripts/download_data.py"

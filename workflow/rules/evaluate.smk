@@ -7,18 +7,18 @@ rule depth:
         data=structure_data,
     output:
         f"{ROOT}/depth/{{structure}}.json",
-    params:
-        cell=structure_params,
-        device=STUDY.cfg["device"],
     log:
         f"{ROOT}/logs/depth/{{structure}}.log",
     benchmark:
         f"{ROOT}/benchmarks/depth/{{structure}}.tsv"
+    conda:
+        "../../envs/autoqml.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/autoqml.yaml"
+    params:
+        cell=structure_params,
+        device=STUDY.cfg["device"],
     script:
         "../../scripts/depth.py"
 
@@ -26,16 +26,16 @@ rule depth:
 rule entangling:
     output:
         f"{ROOT}/entangling/{{ansatz}}.json",
+    log:
+        f"{ROOT}/logs/entangling/{{ansatz}}.log",
+    conda:
+        "../../envs/autoqml.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         grid=ansatz_grid,
         samples=STUDY.cfg["entangling_samples"],
         seed=STUDY.cfg["seed"],
-    log:
-        f"{ROOT}/logs/entangling/{{ansatz}}.log",
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../../envs/autoqml.yaml"
     script:
         "../../scripts/entangling.py"

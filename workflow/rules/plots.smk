@@ -7,17 +7,17 @@ rule figure:
     output:
         png=report(
             f"{ROOT}/figures/{{figure}}.png",
-            caption="../report/{figure}.rst",
+            caption="../report/figure.rst",
             category="Figures",
             labels={"figure": "{figure}"},
         ),
         pdf=f"{ROOT}/figures/{{figure}}.pdf",
-    params:
-        metric=STUDY.cfg["metrics"],
-        unit=STUDY.unit,
     log:
         f"{ROOT}/logs/figure/{{figure}}.log",
     conda:
         "../../envs/autoqml.yaml"
+    params:
+        metric=STUDY.cfg["metrics"],
+        unit=STUDY.unit,
     script:
         "../../scripts/figure.py"

@@ -9,20 +9,20 @@ rule train_cell:
         result=f"{ROOT}/cells/{{cell}}.json",
         circuit=f"{ROOT}/cells/{{cell}}.qpy",
         discriminators=f"{ROOT}/cells/{{cell}}.npz",
-    params:
-        cell=cell_params,
     log:
         f"{ROOT}/logs/train_cell/{{cell}}.log",
     benchmark:
         f"{ROOT}/benchmarks/train_cell/{{cell}}.tsv"
     group:
         cell_group
+    conda:
+        "../../envs/autoqml.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=cell_runtime,
-    conda:
-        "../../envs/autoqml.yaml"
+    params:
+        cell=cell_params,
     script:
         "../../scripts/train_cell.py"
 
@@ -32,16 +32,16 @@ rule gather_shard:
         shard_cells,
     output:
         f"{ROOT}/raw/shard-{{shard}}-of-{STUDY.num_shards}.json",
-    params:
-        shards=STUDY.num_shards,
     log:
         f"{ROOT}/logs/gather_shard/shard-{{shard}}.log",
     group:
         shard_group
+    conda:
+        "../../envs/autoqml.yaml"
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../../envs/autoqml.yaml"
+    params:
+        shards=STUDY.num_shards,
     script:
         "../../scripts/gather_shard.py"

@@ -1,0 +1,190 @@
+"""The Snakemake workflow for real: the default study end to end, incremental reruns, and killed jobs."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from autoqml.aggregate import read_statistics
+from autoqml.model import load
+from autoqml.store import read_result, read_shards
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+                           "--cores", "2", *args], capture_output=True, text=True, check=check, timeout=900)
+
+
+def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """Job counts per rule of a dry run."""
+    out = snakemake(workdir, "-n", *args)
+    text = out.stdout + out.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:", 1)[1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, flags=re.M) if m[1] != "total"}
+
+
+def _workdir_with_data(tmp_path: Path, epftoolbox_csv: Path) -> Path:
+    """A working directory where data/DE.csv exists (the source's 2015 rows), so nothing is downloaded."""
+    (tmp_path / "data").mkdir(parents=True)
+    shutil.copy(epftoolbox_csv, tmp_path / "data" / "DE.csv")
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def default_study(tmp_path_factory, epftoolbox_csv):
+    workdir = _workdir_with_data(tmp_path_factory.mktemp("default"), epftoolbox_csv)
+    snakemake(workdir, "--configfile", str(REPO / "config" / "config.yaml"))
+    root = workdir / "results" / "epex-2015-midnight"
+    snakemake(workdir, "--configfile", str(REPO / "config" / "config.yaml"), "--report", str(root / "report.html"))
+    return workdir, root
+
+
+def test_default_study_table_matches_the_cell_results(default_study):
+    _, root = default_study
+    stats = read_statistics(root / "tables" / "statistics.csv")
+    assert len(stats) == 24 and (stats["runs"] == 10).all()
+    results = {r["cell"]["id"]: r for r in read_shards(sorted((root / "raw").glob("shard-*-of-2.json")))}
+    assert set(results) == set(stats["cell"]) and len(list((root / "raw").glob("*.json"))) == 2
+    for _, row in stats.iterrows():
+        kl = [run["final"]["kl"] for run in results[row["cell"]]["runs"]]
+        assert row["kl_mean"] == pytest.approx(np.mean(kl)) and row["kl_std"] == pytest.approx(np.std(kl, ddof=1))
+    depth_files = list((root / "depth").glob("*.json"))
+    assert len(depth_files) == 24 and all(len(json.loads(p.read_text())["depths"]) == 10 for p in depth_files)
+    assert (stats["depth_mean"] > 0).all()
+    normal = stats[stats["initialization"] == "normal"]["depth_mean"].mean()
+    assert normal > stats[stats["initialization"] == "uniform"]["depth_mean"].mean()  # state preparation is deep
+    markdown = (root / "tables" / "statistics.md").read_text()
+    assert markdown.count("| Initialization") == 3 * 2 and "µRE" in markdown
+    assert r"\begin{tabular}" in (root / "tables" / "statistics.tex").read_text()
+
+
+def test_default_study_best_model(default_study, tmp_path):
+    _, root = default_study
+    stats = read_statistics(root / "tables" / "statistics.csv")
+    machine = load(root / "best" / "model.json")
+    assert machine.metadata["cell"]["id"] == stats.loc[stats["kl_mean"].idxmin(), "cell"]
+    assert np.allclose(machine.probabilities(), machine.metadata["generated"], atol=1e-9)
+    with pytest.raises(Exception, match="runs code from the file"):
+        load(root / "best" / "model.pkl")
+    pickled = load(root / "best" / "model.pkl", trust_pickle=True)
+    assert np.array_equal(pickled.parameters, machine.parameters)
+    out = subprocess.run([sys.executable, "-m", "autoqml.cli", "sample", str(root / "best" / "model.json"), "-n",
+                          "2000", "--seed", "1"], capture_output=True, text=True, check=True).stdout.split()
+    values = np.array([float(v) for v in out])
+    assert len(values) == 2000 and machine.low <= values.min() and values.max() <= machine.high
+    assert set(np.round(values, 6)) <= set(np.round(machine.values, 6))
+
+
+def test_default_study_figures_and_report(default_study):
+    _, root = default_study
+    names = ["entropy_by_initialization", "entropy_by_ansatz", "entangling_capability", "target_vs_best",
+             "qubit_scaling", "loss_curves"]
+    for name in names:
+        assert (root / "figures" / f"{name}.png").stat().st_size > 10_000
+        assert (root / "figures" / f"{name}.pdf").read_bytes().startswith(b"%PDF")
+    report = (root / "report.html").read_text(errors="ignore")
+    assert all(name in report for name in names) and "statistics.csv" in report
+    log = next((root / "logs" / "train_cell").glob("*.log")).read_text()
+    assert re.search(r"epoch 500/1000 +mean KL \d", log)
+
+
+def test_lint_and_format_are_clean(default_study):
+    workdir, _ = default_study
+    lint = snakemake(workdir, "--configfile", str(REPO / "config" / "config.yaml"), "--lint")
+    assert "Congratulations" in lint.stdout + lint.stderr
+    subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "workflow"], cwd=REPO, check=True,
+                   capture_output=True)
+
+
+SMALL = {
+    "name": "incremental",
+    "n_containers": 2,
+    "visualizations": ["target_histogram"],
+    "distributions": [{"name": "epex", "data_path": "data/DE.csv", "column": "Price", "hour": 0,
+                       "start": "2015-01-01", "end": "2016-01-01"}],
+    "ansaetze": [{"type": "zoufal", "repetitions": [1]}],
+    "initializations": [{"type": "uniform"}, {"type": "random"}],
+    "num_qubits": [2],
+    "batch_size": 64,
+    "num_epochs": 40,
+    "num_training_runs": 2,
+    "discriminator": {"type": "custom_classical_1", "hparams": {"lr": [0.001]}},
+    "optimizer": {"lr": [0.001]},
+    "entangling_samples": 50,
+}
+
+
+def _write(workdir: Path, cfg: dict) -> str:
+    path = workdir / "study.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def _cells(workdir: Path) -> dict[str, float]:
+    return {p.name: p.stat().st_mtime_ns for p in (workdir / "results" / "incremental" / "cells").glob("*.json")}
+
+
+def test_incremental_reruns(tmp_path, epftoolbox_csv):
+    workdir = _workdir_with_data(tmp_path, epftoolbox_csv)
+    config = _write(workdir, SMALL)
+    snakemake(workdir, "--configfile", config)
+    before = _cells(workdir)
+    assert len(before) == 2
+
+    for change in ({"n_containers": 1}, {"visualizations": ["target_histogram", "entropy_curve"]},
+                   {"name": "incremental", "goal": "edited"}):
+        plan = planned_jobs(workdir, "--configfile", _write(workdir, {**SMALL, **change}))
+        assert "train_cell" not in plan, (change, plan)
+
+    more = {**SMALL, "num_qubits": [2, 3], "ansaetze": [*SMALL["ansaetze"], {"type": "herr1", "repetitions": [1]}]}
+    assert planned_jobs(workdir, "--configfile", _write(workdir, more))["train_cell"] == 8 - 2
+    snakemake(workdir, "--configfile", _write(workdir, more))
+    after = _cells(workdir)
+    assert len(after) == 8 and all(after[name] == mtime for name, mtime in before.items())
+
+    assert planned_jobs(workdir, "--configfile", _write(workdir, {**more, "num_epochs": 41}))["train_cell"] == 8
+
+
+def test_killed_job_leaves_nothing_read_as_complete(tmp_path, epftoolbox_csv):
+    workdir = _workdir_with_data(tmp_path, epftoolbox_csv)
+    slow = {**SMALL, "num_epochs": 4000, "num_qubits": [4], "batch_size": 512, "num_training_runs": 10}
+    config = _write(workdir, slow)
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2",
+               "--configfile", config]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    logs = workdir / "results" / "incremental" / "logs" / "train_cell"
+    deadline = time.time() + 120
+    while time.time() < deadline and not any("epoch 1000/" in p.read_text() for p in logs.glob("*.log")):
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    cells = workdir / "results" / "incremental" / "cells"
+    for path in cells.glob("*.json"):
+        read_result(path)  # anything under a final name is complete and valid
+    assert not (workdir / "results" / "incremental" / "raw").exists()
+    snakemake(workdir, "--configfile", config, "--unlock")  # the killed run still holds the directory lock
+    rerun = snakemake(workdir, "--configfile", config, "--rerun-incomplete")
+    assert "Finished" in rerun.stdout + rerun.stderr
+    results = [read_result(p) for p in sorted(cells.glob("*.json"))]
+    assert len(results) == 2
+
+    reference = _workdir_with_data(tmp_path / "reference", epftoolbox_csv)
+    snakemake(reference, "--configfile", _write(reference, slow))
+    for result in results:
+        again = read_result(reference / "results" / "incremental" / "cells" / f"{result['cell']['id']}.json")
+        assert [r["parameters"] for r in again["runs"]] == [r["parameters"] for r in result["runs"]]
+    assert pd.read_csv(reference / "results" / "incremental" / "tables" / "statistics.csv").shape[0] == 2
