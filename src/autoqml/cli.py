@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
+from autoqml import logs
 from autoqml.errors import AutoQMLError
 
 
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     sample.add_argument("--seed", type=int, help="seed of the Born sampling (default: fresh randomness)")
     sample.add_argument("--trust-pickle", action="store_true", help="allow loading a pickle: it runs code")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure()
     try:
         return _run(args)
     except AutoQMLError as err:

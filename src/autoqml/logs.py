@@ -8,13 +8,14 @@ from pathlib import Path
 
 
 def configure(path: str | Path | None = None) -> None:
-    """Send autoqml's log records (INFO and up) to `path` (or stderr) and log uncaught exceptions there too."""
+    """Send autoqml's records (INFO and up; other libraries' from WARNING) to stderr and `path`, uncaught exceptions too."""
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(path, mode="w"))
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
+    logging.basicConfig(level=logging.WARNING, handlers=handlers, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("autoqml").setLevel(logging.INFO)  # libraries below (qiskit, ...) only from WARNING
 
     def log_uncaught(kind, value, traceback) -> None:
         logging.getLogger("autoqml").error("uncaught exception", exc_info=(kind, value, traceback))
