@@ -7,7 +7,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -188,3 +191,30 @@ def test_killed_job_leaves_nothing_read_as_complete(tmp_path, epftoolbox_csv):
         again = read_result(reference / "results" / "incremental" / "cells" / f"{result['cell']['id']}.json")
         assert [r["parameters"] for r in again["runs"]] == [r["parameters"] for r in result["runs"]]
     assert pd.read_csv(reference / "results" / "incremental" / "tables" / "statistics.csv").shape[0] == 2
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # no access log on the test's stderr
+        pass
+
+
+def test_missing_data_is_downloaded_and_checked(tmp_path, epftoolbox_csv):
+    """The download rule against a loopback server serving a file in the public source's format."""
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copy(epftoolbox_csv, served / "DE.csv")
+    with ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(served))) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        source = {"url": f"http://127.0.0.1:{httpd.server_port}/DE.csv",
+                  "expect": {"rows": 8760, "count": 365, "mean": 25.1698}}
+        good, bad = tmp_path / "good", tmp_path / "bad"
+        for workdir, expect in ((good, source["expect"]), (bad, {**source["expect"], "mean": 30.0})):
+            workdir.mkdir()
+            dist = {**SMALL["distributions"][0], **source, "expect": expect}
+            config = _write(workdir, {**SMALL, "distributions": [dist]})
+            run = snakemake(workdir, "data/DE.csv", "--configfile", config, check=False)
+            log = (workdir / "logs" / "download_data" / "DE.csv.log").read_text()
+            assert source["url"] in log
+        httpd.shutdown()
+    assert (good / "data" / "DE.csv").read_bytes() == epftoolbox_csv.read_bytes()
+    assert run.returncode != 0 and "does not match" in log and not (bad / "data" / "DE.csv").exists()

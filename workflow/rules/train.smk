@@ -34,6 +34,8 @@ rule gather_shard:
         f"{ROOT}/raw/shard-{{shard}}-of-{STUDY.num_shards}.json",
     log:
         f"{ROOT}/logs/gather_shard/shard-{{shard}}.log",
+    benchmark:
+        f"{ROOT}/benchmarks/gather_shard/shard-{{shard}}.tsv"
     group:
         shard_group
     conda:
