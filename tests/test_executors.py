@@ -19,7 +19,7 @@ import yaml
 from _services import AZURITE_ACCOUNT, azurite, missing_slurm, slurm_cluster, which
 
 from autoqml.storage import AZURE_ASSET_TAG, StorageError, check_storage
-from autoqml.store import read_result
+from autoqml.store import read_result, read_shards
 
 REPO = Path(__file__).resolve().parents[1]
 STUDY = "executors"
@@ -118,10 +118,13 @@ def test_slurm_runs_one_sbatch_job_per_shard_with_local_results(tmp_path, local_
         out = snakemake(workdir, "--profile", str(REPO / "profiles" / "slurm"), "--cores", "1",
                         "--slurm-no-account", "--slurm-status-command", "squeue",
                         "--slurm-init-seconds-before-status-checks", "1", "--latency-wait", "5",
-                        env=cluster.env, timeout=400)
+                        "--slurm-keep-successful-logs", env=cluster.env, timeout=400)
         elapsed = time.monotonic() - start
         log = out.stdout + out.stderr
-        submitted = re.findall(r"submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/(\S+?)/\d+\.log\)", log)
+        submission = r"submitted with SLURM jobid (\d+) \(log: (\S+)\)"
+        logs = {job_id: Path(path) for job_id, path in re.findall(submission, log)}
+        slurm_logs = workdir / ".snakemake" / "slurm_logs"
+        submitted = [(job_id, path.relative_to(slurm_logs).parts[0]) for job_id, path in logs.items()]
         groups = [group for _, group in submitted]  # log directories: group_<group>_<rules>
         # One sbatch job per shard, holding all of the shard's training jobs and its gather; one for the circuit
         # metrics; one for the aggregation. No job was submitted on its own.
@@ -132,8 +135,14 @@ def test_slurm_runs_one_sbatch_job_per_shard_with_local_results(tmp_path, local_
             job = cluster.job(job_id)
             assert job["JobState"] == "COMPLETED" and job["ExitCode"] == "0:0", (group, job)
             assert Path(job["WorkDir"]) == workdir
-        shard_jobs = [cluster.job(job_id) for job_id, group in submitted if group.startswith("group_shard")]
-        assert all(job["NumCPUs"] == "1" and job["BatchHost"] for job in shard_jobs)
+        # Each shard's sbatch job trained exactly the cells of its raw file (its SLURM log names them).
+        for job_id, group in submitted:
+            shard = re.match(r"group_(shard-\d+-of-\d+)_", group)
+            if shard:
+                trained = set(re.findall(r"cell=([0-9a-f]{12})", logs[job_id].read_text()))
+                raw = workdir / "results" / STUDY / "raw" / f"{shard[1]}.json"
+                assert trained == {r["cell"]["id"] for r in read_shards([raw])}, (group, trained)
+                assert cluster.job(job_id)["NumCPUs"] == "1"
         # Same files and identical trained parameters as the local run.
         assert _results(workdir) == _results(local_run)
         assert _parameters(_local_cells(workdir)) == _parameters(_local_cells(local_run))
