@@ -2,12 +2,21 @@
 
 import logging
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from autoqml.data import Grid, discretize, load_csv, normal_amplitudes, parametric_samples
+from autoqml.data import (
+    Grid,
+    check_distributions,
+    discretize,
+    load_csv,
+    normal_amplitudes,
+    parametric_samples,
+    training_values,
+)
 from autoqml.errors import DataError
 
 
@@ -44,7 +53,7 @@ def test_hourly_file(epex_hourly):
 
 
 def test_several_numeric_columns_need_column(epftoolbox_csv):
-    with pytest.raises(DataError, match=r"data_path: .*3 numeric data columns.*'Price'.*set column"):
+    with pytest.raises(DataError, match=r"column: .*3 numeric data columns.*'Price'.*set column"):
         load_csv(path=epftoolbox_csv)
 
 
@@ -58,7 +67,7 @@ def test_missing_file(tmp_path):
 
 def test_unknown_column_lists_columns(tmp_path):
     path = _write(tmp_path, "date,Price,Load\n2015-01-01,1.5,3\n")
-    with pytest.raises(DataError, match=r"data_path: no column 'Prce' in .*prices\.csv \(columns: 'date', 'Price', "
+    with pytest.raises(DataError, match=r"column: no column 'Prce' in .*prices\.csv \(columns: 'date', 'Price', "
                        r"'Load'\); set column to one of them"):
         load_csv(path=path, column="Prce")
 
@@ -84,7 +93,7 @@ def test_infinite_values(tmp_path):
 
 @pytest.mark.parametrize("hour", [24, -1, True, 1.5])
 def test_bad_hour(epex_hourly, hour):
-    with pytest.raises(DataError, match=r"data_path: hour=.* is not an hour of the day; set hour to 0\.\.23"):
+    with pytest.raises(DataError, match=r"hour: hour=.* is not an hour of the day; set hour to 0\.\.23"):
         load_csv(path=epex_hourly, hour=hour)
 
 
@@ -104,15 +113,19 @@ def test_hour_that_never_occurs(tmp_path):
 def test_not_a_csv(tmp_path):
     path = tmp_path / "prices.csv"
     path.write_bytes(b"\xff\xfe\x00\x81binary\x00\x9f")
-    with pytest.raises(DataError, match=r"data_path: .*prices\.csv is not a readable CSV .*comma-separated"):
+    with pytest.raises(DataError, match=r"data_path: .*prices\.csv is UTF-16 text; save it as UTF-8"):
+        load_csv(path=path)
+    path.write_bytes(b"price\n1\x00\x9f\n")
+    with pytest.raises(DataError, match=r"data_path: .*prices\.csv contains NUL bytes .*save it as UTF-8 CSV"):
         load_csv(path=path)
     with pytest.raises(DataError, match=r"is not a readable CSV"):
         load_csv(path=_write(tmp_path, "a,b\n1,2\n3,4,5,6\n"))
 
 
-@pytest.mark.parametrize("text", ["", "date,price\n"])
-def test_empty_file(tmp_path, text):
-    with pytest.raises(DataError, match=r"data_path: .*prices\.csv (is not a readable CSV|has a header but no data)"):
+@pytest.mark.parametrize(("text", "problem"), [("", "is empty"), (" \n\n", "is empty"), ("\ufeff", "is empty"),
+                                               ("date,price\n", "has a header but no data rows")])
+def test_empty_file(tmp_path, text, problem):
+    with pytest.raises(DataError, match=rf"data_path: .*prices\.csv {problem}; .*point data_path at another file"):
         load_csv(path=_write(tmp_path, text))
 
 
@@ -170,20 +183,20 @@ def test_explicit_range_truncates_and_logs(caplog):
 
 
 def test_range_without_support():
-    with pytest.raises(DataError, match=r"discretization\.method: range \[10\.0, 20\.0\] leaves every bin without "
+    with pytest.raises(DataError, match=r"discretization: range \[10\.0, 20\.0\] leaves every bin without "
                        r"support; data spans \[0\.0, 1\.0\]; choose a range"):
         discretize(samples=np.array([0.0, 1.0]), num_qubits=2, method=(10, 20))
 
 
 @pytest.mark.parametrize("bounds", [[1.0, 1.0], [2.0, 1.0], [0.0, math.inf]])
 def test_range_must_be_finite_and_increasing(bounds):
-    with pytest.raises(DataError, match=r"discretization\.method: range .* not a finite interval .*swap or fix"):
+    with pytest.raises(DataError, match=r"discretization: range .* not a finite interval .*swap or fix"):
         discretize(samples=np.array([0.0, 1.0]), num_qubits=2, method=bounds)
 
 
 @pytest.mark.parametrize("method", ["quantile", [1.0, 2.0, 3.0], ["a", "b"]])
 def test_bad_method(method):
-    with pytest.raises(DataError, match=r"discretization\.method: .*'optimal', 'minmax'.*\[low, high\]"):
+    with pytest.raises(DataError, match=r"discretization: .*'optimal', 'minmax'.*\[low, high\]"):
         discretize(samples=np.array([0.0, 1.0]), num_qubits=2, method=method)
 
 
@@ -268,3 +281,142 @@ def test_period_filter_keeps_one_year(epftoolbox_csv):
     assert len(values) == 30
     with pytest.raises(DataError, match=r"start='June 1st' is not an ISO date"):
         load_csv(path=epftoolbox_csv, column="Price", start="June 1st")
+
+
+# --- data faults: each a clear error naming the file and the fix, or a documented, logged treatment ------------
+
+DAYS = "".join(f"2015-01-{d:02d},{v}\n" for d, v in zip(range(1, 8), (3.5, 1.0, 2.25, 7.0, 1.0, 4.5, 0.5)))
+
+
+def test_utf8_byte_order_mark_is_read_like_plain_utf8(tmp_path):
+    plain = load_csv(path=_write(tmp_path, "date,price\n" + DAYS, "plain.csv"))
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + ("date,price\n" + DAYS).encode())
+    np.testing.assert_array_equal(load_csv(path=path), plain)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "latin-1"])
+def test_other_encodings_name_the_fix(tmp_path, encoding):
+    path = tmp_path / "prices.csv"
+    path.write_bytes(("date,Preis für DE\n" + DAYS).encode(encoding))
+    with pytest.raises(DataError, match=r"data_path: .*prices\.csv (is UTF-16 text|contains NUL bytes \(.*\)|is not "
+                       r"UTF-8 text \(byte .* at position \d+\)); save it as UTF-8"):
+        load_csv(path=path)
+
+
+@pytest.mark.parametrize(("separator", "name"), [(";", "semicolon"), ("\t", "tab")])
+def test_other_separators_are_named(tmp_path, separator, name):
+    path = _write(tmp_path, f"date{separator}price\n2015-01-01{separator}25,02\n2015-01-02{separator}-12,11\n")
+    with pytest.raises(DataError, match=rf"data_path: .*prices\.csv looks {name}-separated \(header 'date.{{1,2}}price'\); "
+                       r"autoqml reads comma-separated files: save it with ',' between columns and '\.' as the decimal"):
+        load_csv(path=path)
+
+
+def test_decimal_commas_get_their_own_hint(tmp_path):
+    path = _write(tmp_path, 'date,price\n2015-01-01,"25,02"\n2015-01-02,3\n')
+    with pytest.raises(DataError, match=r"1 non-numeric value\(s\), first in data row 1 \('25,02'\); write decimals "
+                       r"with a point"):
+        load_csv(path=path)
+
+
+def test_out_of_order_rows_are_sorted_and_logged(tmp_path, caplog):
+    lines = DAYS.splitlines()
+    shuffled = _write(tmp_path, "date,price\n" + "\n".join([lines[3], *lines[:3], *lines[4:]]) + "\n")
+    ordered = load_csv(path=_write(tmp_path, "date,price\n" + DAYS, "ordered.csv"))
+    with caplog.at_level(logging.WARNING, logger="autoqml.data"):
+        values = load_csv(path=shuffled)
+    np.testing.assert_array_equal(values, ordered)
+    assert re.search(r"prices\.csv: rows are not in timestamp order \(data row 2, 2015-01-01 00:00:00, comes after "
+                     r"2015-01-04 00:00:00\); sorted by timestamp", caplog.text)
+
+
+def test_repeated_timestamps_are_an_error(tmp_path):
+    path = _write(tmp_path, "date,price\n" + DAYS + "2015-01-03,2.25\n")
+    with pytest.raises(DataError, match=r"data_path: .*prices\.csv has 1 repeated timestamp\(s\), first 2015-01-03 "
+                       r"00:00:00 in data rows 3, 8; each would count twice in the histogram: remove the repeats"):
+        load_csv(path=path)
+
+
+def test_repeats_outside_the_selected_rows_do_not_matter(tmp_path):
+    text = "timestamp,price\n2015-10-25T00:00:00,1\n2015-10-25T02:00:00,2\n2015-10-25T02:00:00,3\n" \
+           "2015-10-26T00:00:00,4\n"
+    np.testing.assert_array_equal(load_csv(path=_write(tmp_path, text), hour=0), [1.0, 4.0])
+    with pytest.raises(DataError, match=r"1 repeated timestamp\(s\) among the rows with end=2015-10-26, first "
+                       r"2015-10-25 02:00:00 in data rows 2, 3"):
+        load_csv(path=_write(tmp_path, text), end="2015-10-26")
+
+
+def test_utc_offsets_are_read_as_the_wall_clock_written(tmp_path, caplog):
+    path = _write(tmp_path, "timestamp,price\n2015-03-28T00:00:00+01:00,1\n2015-03-29T00:00:00+01:00,2\n"
+                            "2015-03-30T00:00:00+02:00,3\n2015-03-30T01:00:00+02:00,9\n")
+    with caplog.at_level(logging.INFO, logger="autoqml.data"):
+        np.testing.assert_array_equal(load_csv(path=path, hour=0, start="2015-03-29"), [2.0, 3.0])
+    assert "has UTC offsets; autoqml uses the wall-clock times as written" in caplog.text
+
+
+def test_timestamps_that_do_not_parse_are_named_when_a_filter_needs_them(tmp_path):
+    path = _write(tmp_path, "date,price\n2015-01-01,1\n01/02/2015,2\n")
+    with pytest.raises(DataError, match=r"hour: hour=0 needs a timestamp column .*\(column 'date' has 1 value\(s\) "
+                       r"that are not ISO times, first in data row 2: '01/02/2015'\)"):
+        load_csv(path=path, hour=0)
+
+
+def test_paths_that_are_not_files(tmp_path):
+    with pytest.raises(DataError, match=r"data_path: .* is a directory; set data_path to a CSV file"):
+        load_csv(path=tmp_path)
+    with pytest.raises(DataError, match=r"data_path: 'a\\x00b\.csv' is not a usable file path"):
+        load_csv(path="a\x00b.csv")
+    with pytest.raises(DataError, match=r"no file \\qGAN\\data\\eon\.csv \(write the path with / separators"):
+        load_csv(path="\\qGAN\\data\\eon.csv")
+
+
+def _csv_entry(path: Path, **keys) -> dict:
+    return {"kind": "csv", "data_path": str(path), "column": None, "hour": None, "start": None, "end": None,
+            "samples": 20000, "discretization": "optimal", "url": None, **keys}
+
+
+@pytest.mark.parametrize(("text", "what"), [("date,price\n2015-01-01,3\n", "only 1 value"),
+                                            ("date,price\n2015-01-01,3\n2015-01-02,3.0\n", "2 values, all equal to 3")])
+def test_a_single_or_constant_value_names_the_file(tmp_path, text, what):
+    path = _write(tmp_path, text)
+    with pytest.raises(DataError, match=rf"distributions\[0\]\.data_path: .*prices\.csv gives {what}; a distribution "
+                       r"needs at least two distinct values: use a file with more rows"):
+        check_distributions(distributions=[_csv_entry(path)], num_qubits=[3], seed=0)
+
+
+def test_constant_after_a_filter_names_the_filter(tmp_path):
+    path = _write(tmp_path, "timestamp,price\n2015-01-01T00:00,3\n2015-01-01T01:00,4\n2015-01-02T00:00,3\n")
+    with pytest.raises(DataError, match=r"prices\.csv with hour=0 gives 2 values, all equal to 3; .*another column, "
+                       r"hour or period"):
+        training_values(distribution=_csv_entry(path, hour=0), seed=0)
+
+
+def test_missing_file_with_url_says_the_workflow_downloads_it(tmp_path):
+    entry = _csv_entry(tmp_path / "DE.csv", url="https://example.org/DE.csv")
+    with pytest.raises(DataError, match=r"distributions\[0\]\.data_path: no file .*DE\.csv yet; the workflow "
+                       r"downloads it from https://example\.org/DE\.csv before training; .*snakemake --cores 1"):
+        check_distributions(distributions=[entry], num_qubits=[3], seed=0)
+
+
+def test_discretization_errors_name_the_file_and_register(tmp_path):
+    path = _write(tmp_path, "date,price\n" + DAYS)
+    with pytest.raises(DataError, match=r"distributions\[0\]\.discretization: range \[100\.0, 200\.0\] leaves "
+                       r"every bin without support.*\(num_qubits 2; data from .*prices\.csv\)"):
+        check_distributions(distributions=[_csv_entry(path, discretization=[100, 200])], num_qubits=[2], seed=0)
+
+
+def test_subset_and_large_batch_are_logged_not_refused(tmp_path, epex_h00, caplog):
+    with caplog.at_level(logging.INFO, logger="autoqml.data"):
+        check_distributions(distributions=[_csv_entry(epex_h00, samples=100)], num_qubits=[3], seed=0, batch_size=512)
+    assert "using a seeded subset of 100 of its 365 values" in caplog.text
+    assert "batch_size 512 is larger than its 100 values; real batches are drawn with replacement" in caplog.text
+    values = training_values(distribution=_csv_entry(epex_h00, samples=100), seed=0)
+    assert values.size == 100 and np.isin(values, load_csv(path=epex_h00)).all()
+
+
+def test_rows_with_more_fields_than_the_header_are_refused_not_truncated(tmp_path):
+    """pandas would read '25,02' as 25 (dropping the last field with only a warning)."""
+    path = _write(tmp_path, "date,price\n2015-01-01,25,02\n2015-01-02,1,5\n")
+    with pytest.raises(DataError, match=r"data_path: .*prices\.csv: data row 1 has 3 fields but the header 2 "
+                       r"\('2015-01-01,25,02'\); quote values that contain commas"):
+        load_csv(path=path)

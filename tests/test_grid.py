@@ -52,8 +52,12 @@ def test_changing_training_keys_changes_every_id():
 def test_duplicate_combinations_are_refused():
     twice = copy.deepcopy(BASE)
     twice["ansaetze"].append({"type": "zoufal", "repetitions": [2]})
+    with pytest.raises(ConfigError, match=r"ansaetze\[2\]\.repetitions: zoufal with k=2 is already in ansaetze\[0\]"):
+        validate_config(twice)
+    cfg = validate_config(copy.deepcopy(BASE))
+    cfg["ansaetze"].append({"type": "zoufal", "repetitions": [2]})  # past validation: expand still refuses
     with pytest.raises(ConfigError, match="appears twice"):
-        expand(validate_config(twice))
+        expand(cfg)
 
 
 def test_find_by_prefix_and_labels():

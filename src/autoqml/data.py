@@ -6,15 +6,18 @@ of N qubits; basis state x stands for the grid value a + (b - a) x / (2^N - 1) (
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import http.client
 import logging
 import math
 import os
+import re
 import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,37 +79,51 @@ def load_csv(
     end: str | None = None,
     field: str = "data_path",
 ) -> np.ndarray:
-    """Read one numeric column of a CSV in file order, refusing bad rows loudly instead of dropping them.
+    """Read one numeric column of a UTF-8, comma-separated CSV, refusing bad rows loudly instead of dropping them.
 
     ``hour`` keeps the rows whose timestamp falls in that hour of the day; ``start`` (inclusive) and ``end``
-    (exclusive), ISO dates, keep a period, e.g. the year 2015 of a multi-year file.
+    (exclusive), ISO dates, keep a period, e.g. the year 2015 of a multi-year file. The values come back in
+    timestamp order: rows out of order are sorted (and logged); a timestamp that repeats among the kept rows is an
+    error, as is any missing, non-numeric or infinite value. Messages start with the config key to fix (``field``
+    for the file, or ``column``, ``hour``, ``start``, ``end`` when ``field`` is ``data_path``).
     """
     path = Path(path)
+    key = _keys(field)
     if hour is not None and (isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23):
-        raise DataError(f"{field}: hour={hour!r} for {path} is not an hour of the day; set hour to 0..23 or omit it")
-    if not path.is_file():
-        raise DataError(f"{field}: no file {path}; set {field} to an existing CSV file")
+        raise DataError(f"{key('hour')}: hour={hour!r} for {path} is not an hour of the day; set hour to 0..23 or "
+                        f"omit it")
+    _check_file(path, field)
     try:
-        frame = pd.read_csv(path, dtype=str, index_col=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)  # pandas would drop the extra fields silently
+            frame = pd.read_csv(path, dtype=str, index_col=False, encoding="utf-8", keep_default_na=False)
+    except pd.errors.ParserWarning:
+        raise DataError(f"{field}: {path}: {_extra_fields(path)}; quote values that contain commas (\"1,5\") or "
+                        f"write decimals with a point") from None
+    except UnicodeDecodeError as err:
+        raise DataError(f"{field}: {path} is not UTF-8 text (byte {err.object[err.start:err.start + 1]!r} at "
+                        f"position {err.start}); save it as UTF-8 CSV") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as err:
         raise DataError(
             f"{field}: {path} is not a readable CSV ({err}); point {field} at a comma-separated text file"
         ) from err
     if frame.empty:
         raise DataError(f"{field}: {path} has a header but no data rows; add rows or point {field} at another file")
     columns = ", ".join(repr(name) for name in frame.columns)
-    time_column = _time_column(frame)
+    time_column = _time_column(frame, path=path)
     if column is None:
         column = _only_value_column(frame, time_column, path=path, field=field)
     elif column not in frame.columns:
-        raise DataError(f"{field}: no column {column!r} in {path} (columns: {columns}); set column to one of them")
+        raise DataError(f"{key('column')}: no column {column!r} in {path} (columns: {columns}); set column to one "
+                        f"of them")
     raw = frame[column]
     filters = ", ".join(f"{k}={v}" for k, v in (("hour", hour), ("start", start), ("end", end)) if v is not None)
     if filters:
         if time_column is None:
             raise DataError(
-                f"{field}: {filters} needs a timestamp column but "
-                f"no column of {path} parses as datetimes (columns: {columns}); add a 'timestamp' column or omit it"
+                f"{key(filters.split('=')[0])}: {filters} needs a timestamp column but "
+                f"no column of {path} parses as datetimes{_unparsed_times(frame)} (columns: {columns}); add a "
+                f"'timestamp' column of ISO times or omit it"
             )
         keep = pd.Series(True, index=raw.index)
         if hour is not None:
@@ -116,23 +133,133 @@ def load_csv(
                 try:
                     when = pd.Timestamp(datetime.fromisoformat(str(bound)))
                 except ValueError:
-                    raise DataError(f"{field}: {name}={bound!r} is not an ISO date; write e.g. 2015-01-01") from None
+                    raise DataError(f"{key(name)}: {name}={bound!r} is not an ISO date; write e.g. 2015-01-01") \
+                        from None
                 keep &= time_column >= when if name == "start" else time_column < when
         raw = raw[keep]
         if raw.empty:
-            raise DataError(f"{field}: no row of {path} has {filters}; choose an hour and period that occur in it")
+            raise DataError(f"{key(filters.split('=')[0])}: no row of {path} has {filters}; choose an hour and "
+                            f"period that occur in it")
+    if time_column is not None:
+        raw = _in_time_order(raw, time_column[raw.index], path=path, field=field, filters=filters)
     return _to_floats(raw, column=column, path=path, field=field)
 
 
-def _time_column(frame: pd.DataFrame) -> pd.Series | None:
-    """Parsed datetimes of the first timestamp-like column (named timestamp/date/... or the unnamed first one)."""
-    for position, name in enumerate(frame.columns):
-        unnamed = position == 0 and str(name).startswith("Unnamed:")
-        if unnamed or str(name).strip().lower() in _TIME_NAMES:
-            parsed = pd.to_datetime(frame[name], format="ISO8601", errors="coerce")
-            if parsed.notna().all():
-                return parsed
+def _keys(field: str):
+    """Config key of a load_csv argument: the sibling of data_path in a config entry, else `field` itself."""
+    return lambda name: name if field == "data_path" else field
+
+
+def _check_file(path: Path, field: str) -> None:
+    """The file exists and is non-empty UTF-8 text: otherwise say what it is and how to fix it."""
+    try:
+        if "\0" in str(path):
+            raise ValueError("it contains a NUL character")
+        exists, is_dir = path.exists(), path.is_dir()
+    except (OSError, ValueError) as err:  # embedded NUL, name too long
+        raise DataError(f"{field}: {str(path)!r} is not a usable file path ({err}); set {field} to a CSV file") \
+            from None
+    if is_dir:
+        raise DataError(f"{field}: {path} is a directory; set {field} to a CSV file")
+    if not exists:
+        hint = " (write the path with / separators, not \\)" if "\\" in str(path) else ""
+        raise DataError(f"{field}: no file {path}{hint}; set {field} to an existing CSV file")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError as err:
+        raise DataError(f"{field}: {path} cannot be read ({err.strerror}); check its permissions") from None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{field}: {path} is UTF-16 text; save it as UTF-8 CSV (e.g. Excel: 'CSV UTF-8')")
+    if b"\x00" in head:
+        raise DataError(f"{field}: {path} contains NUL bytes (binary, or UTF-16 without a byte-order mark); save it "
+                        f"as UTF-8 CSV text")
+    if not head.removeprefix(b"\xef\xbb\xbf").strip() and path.stat().st_size <= len(head):
+        raise DataError(f"{field}: {path} is empty; write a header line and one value per row, or point {field} "
+                        f"at another file")
+    header = head.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", "replace")
+    for separator, name in ((";", "semicolon"), ("\t", "tab")):
+        if separator in header and "," not in header:
+            raise DataError(f"{field}: {path} looks {name}-separated (header {header!r}); autoqml reads "
+                            f"comma-separated files: save it with ',' between columns and '.' as the decimal point")
+
+
+def _extra_fields(path: Path) -> str:
+    """Where the rows of a CSV have more fields than its header (pandas would drop the extras)."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        rows = csv.reader(handle)
+        header = next(rows, [])
+        for number, row in enumerate((row for row in rows if row), start=1):
+            if len(row) > len(header):
+                return (f"data row {number} has {len(row)} fields but the header {len(header)} "
+                        f"({','.join(row)!r})")
+    return "rows have more fields than the header"
+
+
+#: A UTC offset after a time of day (``T00:00:00+01:00``, ``00:00Z``); the date's own ``-01`` never matches.
+_OFFSET = re.compile(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(?:Z|[+-]\d{2}(?::?\d{2})?)$")
+
+
+def _parse_times(text: pd.Series) -> tuple[pd.Series, bool]:
+    """ISO timestamps as naive wall-clock times (an offset is dropped, so hours are the hours written), and
+    whether any had an offset."""
+    written = text.str.strip()
+    local = written.str.replace(_OFFSET, r"\1", regex=True)
+    try:
+        parsed = pd.to_datetime(local, format="ISO8601", errors="coerce")
+    except (ValueError, TypeError, OverflowError):
+        parsed = pd.Series(pd.NaT, index=text.index)
+    return parsed, bool((local != written).any())
+
+
+def _time_columns(frame: pd.DataFrame) -> list:
+    """Names of the columns that should hold timestamps: named timestamp/date/... or the unnamed first one."""
+    return [
+        name for position, name in enumerate(frame.columns)
+        if (position == 0 and str(name).startswith("Unnamed:")) or str(name).strip().lower() in _TIME_NAMES
+    ]
+
+
+def _time_column(frame: pd.DataFrame, *, path: Path | None = None) -> pd.Series | None:
+    """Parsed datetimes of the first timestamp-like column in which every row parses."""
+    for name in _time_columns(frame):
+        parsed, offsets = _parse_times(frame[name])
+        if parsed.notna().all():
+            if path is not None and offsets:
+                logger.info("%s: column %r has UTC offsets; autoqml uses the wall-clock times as written "
+                            "(hour filters select the hour written in the file)", path, name)
+            return parsed
     return None
+
+
+def _unparsed_times(frame: pd.DataFrame) -> str:
+    """Why a timestamp-like column was not taken, for the error message."""
+    for name in _time_columns(frame):
+        bad = _parse_times(frame[name])[0].isna()
+        return (f" (column {name!r} has {int(bad.sum())} value(s) that are not ISO times, first in data row "
+                f"{int(bad.to_numpy().argmax()) + 1}: {frame[name].iloc[int(bad.to_numpy().argmax())]!r})")
+    return ""
+
+
+def _in_time_order(raw: pd.Series, stamps: pd.Series, *, path: Path, field: str, filters: str) -> pd.Series:
+    """Kept rows sorted by timestamp (logged when the file was out of order); a repeated timestamp is an error."""
+    repeated = stamps.duplicated(keep=False)
+    if repeated.any():
+        first = stamps[repeated].iloc[0]
+        rows = [int(i) + 1 for i in stamps.index[stamps == first]]
+        among = f" among the rows with {filters}" if filters else ""
+        raise DataError(
+            f"{field}: {path} has {int(stamps.duplicated().sum())} repeated timestamp(s){among}, first {first} in "
+            f"data rows {', '.join(map(str, rows))}; each would count twice in the histogram: remove the repeats "
+            f"(if the rows are not a time series, rename the timestamp column)"
+        )
+    if not stamps.is_monotonic_increasing:
+        position = int((stamps.diff() < pd.Timedelta(0)).to_numpy().argmax())
+        logger.warning("%s: %s: rows are not in timestamp order (data row %d, %s, comes after %s); sorted by "
+                       "timestamp", field, path, int(stamps.index[position]) + 1, stamps.iloc[position],
+                       stamps.iloc[position - 1])
+        raw = raw.loc[stamps.sort_values(kind="stable").index]
+    return raw
 
 
 def _only_value_column(frame: pd.DataFrame, time_column: pd.Series | None, *, path: Path, field: str) -> str:
@@ -147,17 +274,27 @@ def _only_value_column(frame: pd.DataFrame, time_column: pd.Series | None, *, pa
     if len(names) != 1:
         listed = ", ".join(repr(name) for name in frame.columns)
         raise DataError(
-            f"{field}: {path} has {len(names)} numeric data columns (columns: {listed}); set column to the one to use"
+            f"{_keys(field)('column')}: {path} has {len(names)} numeric data columns (columns: {listed}); set "
+            f"column to the one to use"
         )
     return str(names[0])
 
 
+#: Cell texts (lower-cased) that mean "no value", as pandas reads them by default.
+_MISSING = frozenset({"", "na", "n/a", "nan", "-nan", "null", "none", "#n/a", "#na", "<na>", "-1.#ind", "1.#ind",
+                      "-1.#qnan", "1.#qnan", "#n/a n/a", "-na", "nat"})
+
+
 def _to_floats(raw: pd.Series, *, column: str, path: Path, field: str) -> np.ndarray:
     """Strings to float64; messages count data rows from 1 (header and blank lines not counted)."""
-    values = pd.to_numeric(raw.str.strip(), errors="coerce")
+    text = raw.fillna("").str.strip()
+    missing = text.str.lower().isin(_MISSING)
+    values = pd.to_numeric(text.where(~missing), errors="coerce")
+    decimal_comma = text.str.fullmatch(r"[-+]?\d*,\d+")
     checks = (
-        ("non-numeric", values.isna() & raw.notna(), "replace them with numbers"),
-        ("missing (empty/NA)", raw.isna(), "fill or remove those rows; autoqml never drops rows silently"),
+        ("missing (empty/NA)", missing, "fill or remove those rows; autoqml never drops rows silently"),
+        ("non-numeric", values.isna() & ~missing,
+         "write decimals with a point (1.5, not 1,5)" if decimal_comma.any() else "replace them with numbers"),
         ("non-finite (inf)", values.abs() == np.inf, "replace them with finite numbers"),
     )
     for what, bad, fix in checks:
@@ -181,7 +318,7 @@ def parametric_samples(*, kind: str, params: dict, samples: int, seed: int) -> n
         raise DataError(f"samples: {samples!r} is not a positive integer; set samples to at least 1")
     p = {**PARAMETRIC_DEFAULTS[kind], **params}
     for key, value in p.items():
-        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(_as_float(value)):
             default = PARAMETRIC_DEFAULTS[kind][key]
             raise DataError(f"params.{key}: {value!r} is not a finite number; set a number (default {default})")
         if key.startswith("sigma") and value <= 0:
@@ -198,6 +335,14 @@ def parametric_samples(*, kind: str, params: dict, samples: int, seed: int) -> n
         return rng.triangular(p["low"], p["mode"], p["high"], size=samples)
     first = rng.random(samples) < 0.5
     return np.where(first, rng.normal(p["mu1"], p["sigma1"], samples), rng.normal(p["mu2"], p["sigma2"], samples))
+
+
+def _as_float(value: Real) -> float:
+    """float(value), or inf for an integer too large for a float."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def discretize(
@@ -236,14 +381,14 @@ def discretize(
         )
     if isinstance(method, str):
         if method not in _METHODS:
-            raise DataError(f"{field}.method: unknown method {method!r}; set it to 'optimal', 'minmax' or [low, high]")
+            raise DataError(f"{field}: unknown method {method!r}; set it to 'optimal', 'minmax' or [low, high]")
         grid = Grid(low, high, num_qubits) if method == "minmax" else _optimal_grid(data, num_qubits)
     else:
-        grid = _explicit_grid(method, num_qubits, field=f"{field}.method")
+        grid = _explicit_grid(method, num_qubits, field=field)
         inside = (data >= grid.low) & (data <= grid.high)
         if not inside.any():
             raise DataError(
-                f"{field}.method: range [{grid.low}, {grid.high}] leaves every bin without support; "
+                f"{field}: range [{grid.low}, {grid.high}] leaves every bin without support; "
                 f"data spans [{low}, {high}]; choose a range that overlaps the data"
             )
         if not inside.all():
@@ -315,32 +460,65 @@ def normal_amplitudes(*, grid: Grid, probabilities: np.ndarray) -> np.ndarray:
     return np.sqrt(weights / weights.sum())
 
 
-def target_distribution(*, distribution: dict, num_qubits: int, seed: int) -> tuple[Grid, np.ndarray]:
-    """Grid and target probabilities of one config `distributions` entry on `num_qubits` qubits.
+def training_values(*, distribution: dict, seed: int) -> np.ndarray:
+    """The values whose histogram is the target of one config `distributions` entry.
 
-    A csv entry uses its rows (at most ``samples`` of them: a subset drawn with `seed` when the file has more);
-    a parametric entry draws ``samples`` values with `seed`. Either way the target is their histogram on the grid.
+    A csv entry uses its rows (at most ``samples`` of them: a subset drawn with `seed` when the file has more,
+    logged); they must hold at least two distinct values. A parametric entry draws ``samples`` values with `seed`.
     """
-    if distribution["kind"] == "csv":
-        values = load_csv(path=distribution["data_path"], column=distribution.get("column"),
-                          hour=distribution.get("hour"), start=distribution.get("start"), end=distribution.get("end"))
-        if len(values) > distribution["samples"]:
-            keep = np.random.default_rng(seed).choice(len(values), distribution["samples"], replace=False)
-            values = values[np.sort(keep)]
-    else:
-        values = parametric_samples(kind=distribution["kind"], params=distribution["params"],
-                                    samples=distribution["samples"], seed=seed)
+    if distribution["kind"] != "csv":
+        return parametric_samples(kind=distribution["kind"], params=distribution["params"],
+                                  samples=distribution["samples"], seed=seed)
+    path = distribution["data_path"]
+    selection = {k: distribution.get(k) for k in ("column", "hour", "start", "end")}
+    values = load_csv(path=path, **selection)
+    if np.unique(values).size < 2:
+        chosen = ", ".join(f"{k}={v}" for k, v in selection.items() if v is not None)
+        what = "only 1 value" if values.size == 1 else f"{values.size} values, all equal to {values[0]:g}"
+        raise DataError(f"data_path: {path}{f' with {chosen}' if chosen else ''} gives {what}; a distribution needs "
+                        f"at least two distinct values: use a file with more rows, or another column, hour or period")
+    if len(values) > distribution["samples"]:
+        keep = np.random.default_rng(seed).choice(len(values), distribution["samples"], replace=False)
+        logger.info("%s: using a seeded subset of %d of its %d values (samples: %d)",
+                    path, distribution["samples"], len(values), distribution["samples"])
+        values = values[np.sort(keep)]
+    return values
+
+
+def target_distribution(*, distribution: dict, num_qubits: int, seed: int) -> tuple[Grid, np.ndarray]:
+    """Grid and target probabilities of one config `distributions` entry on `num_qubits` qubits: the histogram of
+    its :func:`training_values` on the grid."""
+    values = training_values(distribution=distribution, seed=seed)
     return discretize(samples=values, num_qubits=num_qubits, method=distribution["discretization"])
 
 
-def check_distributions(*, distributions: list[dict], num_qubits: list[int], seed: int) -> None:
-    """Load and discretize every distribution at every register size, so bad data fails before training."""
+def check_distributions(
+    *, distributions: list[dict], num_qubits: list[int], seed: int, batch_size: int | None = None
+) -> None:
+    """Load and discretize every distribution at every register size, so bad data fails before training.
+
+    With ``batch_size``, a batch larger than a data set is logged (not refused): real batches are drawn with
+    replacement from the target histogram, so values repeat within a batch, as in the default study (512 of 365).
+    """
     for i, distribution in enumerate(distributions):
+        path, url = distribution.get("data_path"), distribution.get("url")
+        if distribution["kind"] == "csv" and url and not Path(path).exists():
+            raise DataError(f"distributions[{i}].data_path: no file {path} yet; the workflow downloads it from {url} "
+                            f"before training; to check the data now, fetch it first: snakemake --cores 1 {path}")
+        try:
+            values = training_values(distribution=distribution, seed=seed)
+        except DataError as err:
+            raise DataError(f"distributions[{i}].{err}") from None
+        if batch_size is not None and batch_size > values.size:
+            logger.info("distributions[%d]: batch_size %d is larger than its %d values; real batches are drawn with "
+                        "replacement from the target histogram, so values repeat within a batch", i, batch_size,
+                        values.size)
+        source = f"; data from {path}" if distribution["kind"] == "csv" else ""
         for n in num_qubits:
             try:
-                target_distribution(distribution=distribution, num_qubits=n, seed=seed)
+                discretize(samples=values, num_qubits=n, method=distribution["discretization"])
             except DataError as err:
-                raise DataError(f"distributions[{i}].{err} (num_qubits {n})") from None
+                raise DataError(f"distributions[{i}].{err} (num_qubits {n}{source})") from None
 
 
 # --- Download of a public data set (the workflow's rule for a missing data_path) ---------------------------------
