@@ -65,8 +65,8 @@ def test_default_study_table_matches_the_cell_results(default_study):
     for _, row in stats.iterrows():
         kl = [run["final"]["kl"] for run in results[row["cell"]]["runs"]]
         assert row["kl_mean"] == pytest.approx(np.mean(kl)) and row["kl_std"] == pytest.approx(np.std(kl, ddof=1))
-    depth_files = list((root / "depth").glob("*.json"))
-    assert len(depth_files) == 24 and all(len(json.loads(p.read_text())["depths"]) == 10 for p in depth_files)
+    depths = [d for p in (root / "depth").glob("*.json") for d in json.loads(p.read_text())["depths"].values()]
+    assert len(depths) == 24 and all(len(d) == 10 for d in depths)  # one structure per cell in this study
     assert (stats["depth_mean"] > 0).all()
     normal = stats[stats["initialization"] == "normal"]["depth_mean"].mean()
     assert normal > stats[stats["initialization"] == "uniform"]["depth_mean"].mean()  # state preparation is deep

@@ -49,7 +49,7 @@ class Study:
         except OSError as err:
             raise ConfigError(f"config file {path}: cannot be read ({err.strerror}); check the path") from None
         if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: the config must be a mapping of keys to values")
+            validate_config(raw, source=str(path))  # raises the loader's own message (not a mapping, repeated keys)
         return cls(validate_config({**raw, **overrides}, source=f"{path} with --config overrides"), results,
                    local_files)
 

@@ -1,6 +1,7 @@
 # Training: one job per shard (the paper's container) trains the shard's pending cells in one process, batched by
 # circuit shape; every cell is its own output file, so reruns train only the cells without a stored result.
-# The shard's raw file gathers its cells, as the paper's worker nodes wrote them.
+# The shard's raw file gathers its cells, as the paper's worker nodes wrote them. Training waits for check_data,
+# so a data fault stops the study before any training job.
 
 for shard in range(STUDY.num_shards):
     pending = STUDY.pending(STUDY.shard_cells(shard))
@@ -12,6 +13,7 @@ for shard in range(STUDY.num_shards):
             f"train_shard_{shard + 1}"
         input:
             data=STUDY.data_inputs_of(pending),
+            checked=f"{ROOT}/tables/data.json",
         output:
             STUDY.cell_files(pending),
         log:
