@@ -1,4 +1,4 @@
-"""Rule depth: transpiled depth of one circuit structure on the configured IBM device, seeded per run."""
+"""Rule depth: transpiled depth of every circuit structure of one ansatz on the IBM device, seeded per run."""
 
 import json
 
@@ -9,13 +9,16 @@ from autoqml.store import atomic_write
 from autoqml.train import prepare
 
 
-def main(*, params: dict, device: str, output: str, log: str) -> None:
+def main(*, structures: dict, device: str, output: str, log: str) -> None:
     logs.configure(log)
-    circuit = prepare(Cell.from_params(params)).generator.circuit
-    depths = run_depths(circuit=circuit, device=device, seed=params["seed"], runs=params["num_training_runs"])
+    depths = {
+        structure: run_depths(circuit=prepare(Cell.from_params(params)).generator.circuit, device=device,
+                              seed=params["seed"], runs=params["num_training_runs"])
+        for structure, params in structures.items()
+    }
     atomic_write(output, json.dumps({"device": device, "depths": depths}).encode())
 
 
 if __name__ == "__main__":
-    main(params=snakemake.params.cell["params"], device=snakemake.params.device, output=snakemake.output[0],
+    main(structures=dict(snakemake.params.structures), device=snakemake.params.device, output=snakemake.output[0],
          log=snakemake.log[0])

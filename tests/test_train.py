@@ -12,11 +12,12 @@ import yaml
 from qiskit.quantum_info import Statevector
 
 from autoqml.cli import main
-from autoqml.config import load_config
+from autoqml.config import load_config, validate_config
 from autoqml.data import target_distribution
 from autoqml.grid import expand
 from autoqml.metrics import ks_statistic, relative_entropy
 from autoqml.store import ResultError, load_circuit, load_discriminators, read_result
+from autoqml.train import train_cell, train_cells
 
 CONFIGS = Path(__file__).parent / "configs"
 
@@ -114,3 +115,22 @@ def test_acceptance_cell(tmp_path, epex_h00):
         assert np.abs(recomputed - run["generated"]).max() <= 1e-10
     assert len(result["runs"]) == 10 and len(result["runs"][0]["curves"]["kl"]) == 201
     assert len({run["seed"] for run in result["runs"]}) == 10
+
+
+def test_cells_batched_by_shape_equal_cells_trained_alone(tmp_path, epex_h00):
+    """Cells of one shape share a batch (different initial states, learning rates, seeds) yet match alone."""
+    raw = yaml.safe_load((CONFIGS / "epex_done_when.yaml").read_text())
+    raw["distributions"][0]["data_path"] = str(epex_h00)
+    raw.update({"num_epochs": 80, "num_training_runs": 2, "log_every": 20, "num_qubits": [3],
+                "initializations": [{"type": "uniform"}, {"type": "normal"}, {"type": "random"}],
+                "optimizer": {"lr": [0.001, 0.01], "betas": [0.7, 0.99]}})
+    cells = expand(validate_config(raw))
+    assert len({cell.shape for cell in cells}) == 1 and len(cells) == 6
+    together = train_cells(cells=cells, out=tmp_path / "together")
+    assert {r["batch"]["rows"] for r in together} == {12}
+    for cell, batched in zip(cells, together):
+        alone = train_cell(cell=cell, out=tmp_path / "alone")
+        for a, b in zip(batched["runs"], alone["runs"]):
+            assert np.abs(np.subtract(a["parameters"], b["parameters"])).max() <= 1e-6
+            assert np.abs(np.subtract(a["generated"], b["generated"])).max() <= 1e-6
+            assert np.allclose(a["curves"]["kl"], b["curves"]["kl"], rtol=0, atol=1e-6)

@@ -65,8 +65,8 @@ def test_default_study_table_matches_the_cell_results(default_study):
     for _, row in stats.iterrows():
         kl = [run["final"]["kl"] for run in results[row["cell"]]["runs"]]
         assert row["kl_mean"] == pytest.approx(np.mean(kl)) and row["kl_std"] == pytest.approx(np.std(kl, ddof=1))
-    depth_files = list((root / "depth").glob("*.json"))
-    assert len(depth_files) == 24 and all(len(json.loads(p.read_text())["depths"]) == 10 for p in depth_files)
+    depths = [d for p in (root / "depth").glob("*.json") for d in json.loads(p.read_text())["depths"].values()]
+    assert len(depths) == 24 and all(len(d) == 10 for d in depths)  # one structure per cell in this study
     assert (stats["depth_mean"] > 0).all()
     normal = stats[stats["initialization"] == "normal"]["depth_mean"].mean()
     assert normal > stats[stats["initialization"] == "uniform"]["depth_mean"].mean()  # state preparation is deep
@@ -101,7 +101,7 @@ def test_default_study_figures_and_report(default_study):
         assert (root / "figures" / f"{name}.pdf").read_bytes().startswith(b"%PDF")
     report = (root / "report.html").read_text(errors="ignore")
     assert all(name in report for name in names) and "statistics.csv" in report
-    log = next((root / "logs" / "train_cell").glob("*.log")).read_text()
+    log = next((root / "logs" / "train").glob("*.log")).read_text()
     assert re.search(r"epoch 500/1000 +mean KL \d", log)
 
 
@@ -141,6 +141,10 @@ def _cells(workdir: Path) -> dict[str, float]:
     return {p.name: p.stat().st_mtime_ns for p in (workdir / "results" / "incremental" / "cells").glob("*.json")}
 
 
+def _train_logs(workdir: Path) -> set[Path]:
+    return set((workdir / "results" / "incremental" / "logs" / "train").glob("*.log"))
+
+
 def test_incremental_reruns(tmp_path, epftoolbox_csv):
     workdir = _workdir_with_data(tmp_path, epftoolbox_csv)
     config = _write(workdir, SMALL)
@@ -151,15 +155,20 @@ def test_incremental_reruns(tmp_path, epftoolbox_csv):
     for change in ({"n_containers": 1}, {"visualizations": ["target_histogram", "entropy_curve"]},
                    {"name": "incremental", "goal": "edited"}):
         plan = planned_jobs(workdir, "--configfile", _write(workdir, {**SMALL, **change}))
-        assert "train_cell" not in plan, (change, plan)
+        assert not any(rule.startswith("train") for rule in plan), (change, plan)
 
-    more = {**SMALL, "num_qubits": [2, 3], "ansaetze": [*SMALL["ansaetze"], {"type": "herr1", "repetitions": [1]}]}
-    assert planned_jobs(workdir, "--configfile", _write(workdir, more))["train_cell"] == 8 - 2
+    more = {**SMALL, "num_qubits": [2, 3], "ansaetze": [*SMALL["ansaetze"], {"type": "herr1", "repetitions": [1]}],
+            "optimizer": {"lr": [0.001, 0.003]}}  # a new value of an axis inside a batch, too
+    old_logs = _train_logs(workdir)
     snakemake(workdir, "--configfile", _write(workdir, more))
     after = _cells(workdir)
-    assert len(after) == 8 and all(after[name] == mtime for name, mtime in before.items())
+    assert len(after) == 16 and all(after[name] == mtime for name, mtime in before.items())
+    trained = {f"{cell}.json" for log in _train_logs(workdir) - old_logs
+               for cell in re.findall(r"cell ([0-9a-f]{12}) \(", log.read_text())}
+    assert trained == set(after) - set(before)
 
-    assert planned_jobs(workdir, "--configfile", _write(workdir, {**more, "num_epochs": 41}))["train_cell"] == 8
+    assert sum(n for rule, n in planned_jobs(workdir, "--configfile", _write(workdir, {**more, "num_epochs": 41})).items()
+               if rule.startswith("train_shard_")) == 2
 
 
 def test_killed_job_leaves_nothing_read_as_complete(tmp_path, epftoolbox_csv):
@@ -169,7 +178,7 @@ def test_killed_job_leaves_nothing_read_as_complete(tmp_path, epftoolbox_csv):
     command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2",
                "--configfile", config]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    logs = workdir / "results" / "incremental" / "logs" / "train_cell"
+    logs = workdir / "results" / "incremental" / "logs" / "train"
     deadline = time.time() + 120
     while time.time() < deadline and not any("epoch 1000/" in p.read_text() for p in logs.glob("*.log")):
         time.sleep(0.2)

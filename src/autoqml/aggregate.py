@@ -47,8 +47,8 @@ def run_table(*, results: list[dict], depths: dict[str, list[int]] | None = None
 
 
 def load_depths(*, depth_files: list[str | Path], structure_of: dict[str, str]) -> dict[str, list[int]]:
-    """Per cell, the per-run depths of its circuit structure (files named ``<structure>.json``)."""
-    by_structure = {Path(f).stem: json.loads(Path(f).read_text())["depths"] for f in depth_files}
+    """Per cell, the per-run depths of its circuit structure (each file maps structure ids to depths)."""
+    by_structure = {s: d for f in depth_files for s, d in json.loads(Path(f).read_text())["depths"].items()}
     return {cell: by_structure[s] for cell, s in structure_of.items() if s in by_structure}
 
 

@@ -52,7 +52,8 @@ def _run(args: argparse.Namespace) -> int:
         if not args.schema_only:
             from autoqml.data import check_distributions
 
-            check_distributions(distributions=cfg["distributions"], num_qubits=cfg["num_qubits"], seed=cfg["seed"])
+            check_distributions(distributions=cfg["distributions"], num_qubits=cfg["num_qubits"], seed=cfg["seed"],
+                                batch_size=cfg["batch_size"])
         print(f"{args.config}: valid; study '{cfg['study']}', {len(cells)} cells x {cfg['num_training_runs']} runs")
     elif args.command == "grid":
         for cell in cells:

@@ -494,12 +494,16 @@ def target_distribution(*, distribution: dict, num_qubits: int, seed: int) -> tu
 
 def check_distributions(
     *, distributions: list[dict], num_qubits: list[int], seed: int, batch_size: int | None = None
-) -> None:
+) -> list[dict]:
     """Load and discretize every distribution at every register size, so bad data fails before training.
+
+    Returns, per distribution, the number of values and each register size's grid range (the workflow's
+    ``check_data`` rule stores it).
 
     With ``batch_size``, a batch larger than a data set is logged (not refused): real batches are drawn with
     replacement from the target histogram, so values repeat within a batch, as in the default study (512 of 365).
     """
+    summary = []
     for i, distribution in enumerate(distributions):
         path, url = distribution.get("data_path"), distribution.get("url")
         if distribution["kind"] == "csv" and url and not Path(path).exists():
@@ -514,11 +518,16 @@ def check_distributions(
                         "replacement from the target histogram, so values repeat within a batch", i, batch_size,
                         values.size)
         source = f"; data from {path}" if distribution["kind"] == "csv" else ""
+        grids = {}
         for n in num_qubits:
             try:
-                discretize(samples=values, num_qubits=n, method=distribution["discretization"])
+                grid, _ = discretize(samples=values, num_qubits=n, method=distribution["discretization"])
             except DataError as err:
                 raise DataError(f"distributions[{i}].{err} (num_qubits {n}{source})") from None
+            grids[n] = {"low": grid.low, "high": grid.high}
+        summary.append({"name": distribution.get("name", f"distributions[{i}]"), "values": int(values.size),
+                        "grids": grids})
+    return summary
 
 
 # --- Download of a public data set (the workflow's rule for a missing data_path) ---------------------------------

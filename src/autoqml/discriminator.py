@@ -15,39 +15,51 @@ LEAKY_SLOPE = 0.2
 
 
 class BatchedMLP:
-    """Rows x layers of weights, shape (rows, out, in), evaluated on a shared set of input values."""
+    """Rows x layers of weights (rows, out, in) and biases, kept in one flat (rows, P) tensor.
+
+    One flat leaf tensor lets the optimizer update every layer with a handful of tensor operations.
+    """
 
     def __init__(self, *, widths: list[int], rngs: list[np.random.Generator]):
         self.widths = [1, *widths, 1]
-        self.weights: list[torch.Tensor] = []
-        self.biases: list[torch.Tensor] = []
-        for fan_in, fan_out in zip(self.widths[:-1], self.widths[1:]):
+        layers = list(zip(self.widths[:-1], self.widths[1:]))
+        blocks = []
+        for fan_in, fan_out in layers:
             bound = 1 / np.sqrt(fan_in)
-            w = np.stack([rng.uniform(-bound, bound, size=(fan_out, fan_in)) for rng in rngs])
-            b = np.stack([rng.uniform(-bound, bound, size=fan_out) for rng in rngs])
-            self.weights.append(torch.tensor(w, dtype=torch.float64, requires_grad=True))
-            self.biases.append(torch.tensor(b, dtype=torch.float64, requires_grad=True))
+            blocks.append(np.stack([rng.uniform(-bound, bound, size=(fan_out, fan_in)) for rng in rngs]))
+            blocks.append(np.stack([rng.uniform(-bound, bound, size=fan_out) for rng in rngs]))
+        rows = len(rngs)
+        self.flat = torch.tensor(np.concatenate([b.reshape(rows, -1) for b in blocks], axis=1), requires_grad=True)
+        self._slices, start = [], 0
+        for fan_in, fan_out in layers:
+            self._slices.append((start, fan_out, fan_in))
+            start += fan_out * (fan_in + 1)
 
     @property
     def parameters(self) -> list[torch.Tensor]:
-        return [*self.weights, *self.biases]
+        return [self.flat]
+
+    def _layers(self, flat: torch.Tensor):
+        rows = flat.shape[0]
+        for start, fan_out, fan_in in self._slices:
+            weight = flat[:, start : start + fan_out * fan_in].reshape(rows, fan_out, fan_in)
+            yield weight, flat[:, start + fan_out * fan_in : start + fan_out * (fan_in + 1)]
 
     def __call__(self, values: torch.Tensor) -> torch.Tensor:
         """D(values) per row: values (G,) -> probabilities (rows, G) that each value is a real sample."""
-        h = values.reshape(1, -1, 1).to(torch.float64)
-        last = len(self.weights) - 1
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.matmul(h, w.transpose(1, 2)) + b[:, None, :]
+        rows, last = self.flat.shape[0], len(self._slices) - 1
+        h = values.to(torch.float64).reshape(1, -1, 1).expand(rows, -1, 1)
+        for i, (weight, bias) in enumerate(self._layers(self.flat)):
+            h = torch.baddbmm(bias[:, None, :], h, weight.transpose(1, 2))
             h = torch.sigmoid(h) if i == last else torch.nn.functional.leaky_relu(h, LEAKY_SLOPE)
         return h[..., 0]
 
     def state_dicts(self) -> list[dict[str, np.ndarray]]:
         """Per row, weights named like the equivalent ``torch.nn.Sequential`` of Linear layers."""
-        rows = self.weights[0].shape[0]
+        flat = self.flat.detach()
         return [
-            {
-                **{f"layers.{i}.weight": w[r].detach().numpy().copy() for i, w in enumerate(self.weights)},
-                **{f"layers.{i}.bias": b[r].detach().numpy().copy() for i, b in enumerate(self.biases)},
-            }
-            for r in range(rows)
+            {name: tensor[r].numpy().copy()
+             for i, (weight, bias) in enumerate(self._layers(flat))
+             for name, tensor in ((f"layers.{i}.weight", weight), (f"layers.{i}.bias", bias))}
+            for r in range(flat.shape[0])
         ]

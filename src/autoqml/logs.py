@@ -8,11 +8,11 @@ from pathlib import Path
 
 
 def configure(path: str | Path | None = None) -> None:
-    """Send autoqml's records (INFO and up; other libraries' from WARNING) to stderr and `path`, uncaught exceptions too."""
+    """Send autoqml's records (INFO and up; other libraries' from WARNING) to `path`, else stderr; uncaught too."""
     handlers: list[logging.Handler] = [logging.StreamHandler()]
-    if path:
+    if path:  # a workflow job: its log file only, Snakemake's console stays readable
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(path, mode="w"))
+        handlers = [logging.FileHandler(path, mode="w")]
     logging.basicConfig(level=logging.WARNING, handlers=handlers, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("autoqml").setLevel(logging.INFO)  # libraries below (qiskit, ...) only from WARNING

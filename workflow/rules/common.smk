@@ -9,6 +9,7 @@ try:
     STUDY = Study.from_files(
         list(workflow.overwrite_configfiles) or ["config/config.yaml"],
         overrides=dict(workflow.config_settings.config),
+        local_files=workflow.storage_settings.default_storage_provider is None,
     )
 except AutoQMLError as err:
     raise WorkflowError(f"invalid study config:\n{err}") from None
@@ -17,8 +18,6 @@ ROOT = STUDY.root
 
 
 wildcard_constraints:
-    cell="[0-9a-f]{12}",
-    structure="[0-9a-f]{12}",
     ansatz="[A-Za-z0-9_]+",
     shard="[0-9]+",
     figure="|".join(STUDY.figures) or "none",
@@ -28,24 +27,6 @@ def final_targets():
     return STUDY.final_targets()
 
 
-def cell_data(wildcards):
-    return STUDY.data_inputs(wildcards.cell)
-
-
-def cell_params(wildcards):
-    return STUDY.cells[wildcards.cell].params
-
-
-def cell_group(wildcards):
-    return STUDY.group(wildcards.cell)
-
-
-def cell_runtime(wildcards):
-    from autoqml.study import estimated_seconds
-
-    return max(5, int(estimated_seconds(STUDY.cells[wildcards.cell]) / 60 * 3) + 5)
-
-
 def shard_cells(wildcards):
     return [
         f"{ROOT}/cells/{c}.json" for c in STUDY.shard_cells(int(wildcards.shard) - 1)
@@ -53,16 +34,15 @@ def shard_cells(wildcards):
 
 
 def shard_group(wildcards):
-    return f"shard-{wildcards.shard}-of-{STUDY.num_shards}"
+    return STUDY.group(int(wildcards.shard) - 1)
 
 
-def structure_data(wildcards):
-    return STUDY.data_inputs(STUDY.structure_cell(wildcards.structure).id)
+def ansatz_data(wildcards):
+    return STUDY.ansatz_data(wildcards.ansatz)
 
 
-def structure_params(wildcards):
-    cell = STUDY.structure_cell(wildcards.structure)
-    return {"id": cell.id, "label": cell.label, "params": cell.params}
+def ansatz_structures(wildcards):
+    return STUDY.structures(wildcards.ansatz)
 
 
 def ansatz_grid(wildcards):

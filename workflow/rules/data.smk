@@ -15,3 +15,23 @@ rule download_data:
         source=download_params,
     script:
         "../../scripts/download_data.py"
+
+
+rule check_data:
+    input:
+        STUDY.data_inputs_of(list(STUDY.cells)),
+    output:
+        f"{ROOT}/tables/data.json",
+    log:
+        f"{ROOT}/logs/check_data.log",
+    benchmark:
+        f"{ROOT}/benchmarks/check_data.tsv"
+    conda:
+        "../../envs/autoqml.yaml"
+    params:
+        distributions=STUDY.cfg["distributions"],
+        num_qubits=STUDY.cfg["num_qubits"],
+        seed=STUDY.cfg["seed"],
+        batch_size=STUDY.cfg["batch_size"],
+    script:
+        "../../scripts/check_data.py"

@@ -1,23 +1,23 @@
-# Circuit metrics independent of training: transpiled depth (per circuit structure, seeded per run) and the
-# entangling capability of each ansatz.
+# Circuit metrics independent of training: transpiled depth (every circuit structure of an ansatz in one process,
+# transpiler seeded per run) and the entangling capability of each ansatz.
 
 
 rule depth:
     input:
-        data=structure_data,
+        data=ansatz_data,
     output:
-        f"{ROOT}/depth/{{structure}}.json",
+        f"{ROOT}/depth/{{ansatz}}.json",
     log:
-        f"{ROOT}/logs/depth/{{structure}}.log",
+        f"{ROOT}/logs/depth/{{ansatz}}.log",
     benchmark:
-        f"{ROOT}/benchmarks/depth/{{structure}}.tsv"
+        f"{ROOT}/benchmarks/depth/{{ansatz}}.tsv"
     conda:
         "../../envs/autoqml.yaml"
     resources:
         mem_mb=1000,
-        runtime=10,
+        runtime=20,
     params:
-        cell=structure_params,
+        structures=ansatz_structures,
         device=STUDY.cfg["device"],
     script:
         "../../scripts/depth.py"
@@ -28,6 +28,8 @@ rule entangling:
         f"{ROOT}/entangling/{{ansatz}}.json",
     log:
         f"{ROOT}/logs/entangling/{{ansatz}}.log",
+    benchmark:
+        f"{ROOT}/benchmarks/entangling/{{ansatz}}.tsv"
     conda:
         "../../envs/autoqml.yaml"
     resources:

@@ -14,6 +14,8 @@ rule figure:
         pdf=f"{ROOT}/figures/{{figure}}.pdf",
     log:
         f"{ROOT}/logs/figure/{{figure}}.log",
+    benchmark:
+        f"{ROOT}/benchmarks/figure/{{figure}}.tsv"
     conda:
         "../../envs/autoqml.yaml"
     params:

@@ -1,30 +1,37 @@
-# Training: one target per cell (incremental reruns); cells of one shard form one job group, i.e. one cluster job,
-# and the shard's raw file gathers them like the paper's worker nodes did.
+# Training: one job per shard (the paper's container) trains the shard's pending cells in one process, batched by
+# circuit shape; every cell is its own output file, so reruns train only the cells without a stored result.
+# The shard's raw file gathers its cells, as the paper's worker nodes wrote them. Training waits for check_data,
+# so a data fault stops the study before any training job.
 
+for shard in range(STUDY.num_shards):
+    pending = STUDY.pending(STUDY.shard_cells(shard))
+    if not pending:
+        continue
 
-rule train_cell:
-    input:
-        data=cell_data,
-    output:
-        result=f"{ROOT}/cells/{{cell}}.json",
-        circuit=f"{ROOT}/cells/{{cell}}.qpy",
-        discriminators=f"{ROOT}/cells/{{cell}}.npz",
-    log:
-        f"{ROOT}/logs/train_cell/{{cell}}.log",
-    benchmark:
-        f"{ROOT}/benchmarks/train_cell/{{cell}}.tsv"
-    group:
-        cell_group
-    conda:
-        "../../envs/autoqml.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=cell_runtime,
-    params:
-        cell=cell_params,
-    script:
-        "../../scripts/train_cell.py"
+    rule:
+        name:
+            f"train_shard_{shard + 1}"
+        input:
+            data=STUDY.data_inputs_of(pending),
+            checked=f"{ROOT}/tables/data.json",
+        output:
+            STUDY.cell_files(pending),
+        log:
+            f"{ROOT}/logs/train/{STUDY.batch_id(pending)}.log",
+        benchmark:
+            f"{ROOT}/benchmarks/train/{STUDY.batch_id(pending)}.tsv"
+        group:
+            STUDY.group(shard)
+        conda:
+            "../../envs/autoqml.yaml"
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=int(STUDY.estimated_seconds(pending) / 60 * 3) + 5,
+        params:
+            cells=[STUDY.cells[cell].params for cell in pending],
+        script:
+            "../../scripts/train_batch.py"
 
 
 rule gather_shard:

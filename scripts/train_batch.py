@@ -1,0 +1,20 @@
+"""Training rules: train one shard's pending cells in one process, batched by circuit shape; one result per cell."""
+
+from pathlib import Path
+
+from autoqml import logs
+from autoqml.grid import Cell
+from autoqml.train import train_cells
+
+
+def main(*, params: list[dict], results: list[str], log: str) -> None:
+    logs.configure(log)
+    cells = [Cell.from_params(p) for p in params]
+    expected = {Path(r).stem for r in results if r.endswith(".json")}
+    if {cell.id for cell in cells} != expected:
+        raise RuntimeError("the cells' params no longer hash to the job's outputs; the grid changed under the job")
+    train_cells(cells=cells, out=Path(results[0]).parent, progress_every=params[0]["log_every"])
+
+
+if __name__ == "__main__":
+    main(params=list(snakemake.params.cells), results=list(snakemake.output), log=snakemake.log[0])
