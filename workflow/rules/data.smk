@@ -1,4 +1,9 @@
-# Data: a file the config names is used as it is; a missing one with a `url` is downloaded and checked.
+# Data: a file the config names is used as it is; a missing one with a `url` is downloaded and checked. The
+# download runs on the submitting machine: cluster compute nodes often have no internet.
+
+
+localrules:
+    download_data,
 
 
 rule download_data:
