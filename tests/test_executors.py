@@ -27,7 +27,7 @@ SHARDS = 2
 PROFILES = ("local", "slurm", "kubernetes", "azure")
 PLUGINS = ("snakemake_executor_plugin_slurm", "snakemake_executor_plugin_kubernetes",
            "snakemake_executor_plugin_azure_batch", "snakemake_storage_plugin_azure", "azure.storage.blob")
-# Environment of the Azure dry runs: the variables docs/execution.md has users set, with dummy values (nothing of
+# Environment of the Azure dry runs: the variables README.md has users set, with dummy values (nothing of
 # Azure Batch is contacted in a dry run; the blob queries go to Azurite).
 AZURE_BATCH_ENV = {
     "SNAKEMAKE_AZURE_BATCH_ACCOUNT_URL": "https://autoqmltest.westeurope.batch.azure.com",
@@ -199,8 +199,8 @@ def test_azure_storage_without_credentials_fails_fast(tmp_path):
 # --- Azure Batch and Kubernetes profiles (dry runs) --------------------------------------------------------------
 
 def _setup_line() -> str:
-    """The profile set-up command of docs/execution.md, as users copy it."""
-    text = (REPO / "docs" / "execution.md").read_text()
+    """The profile set-up command of README.md, as users copy it."""
+    text = (REPO / "README.md").read_text()
     return next(line.strip() for line in text.splitlines() if "ln -sfnT" in line)
 
 

@@ -39,7 +39,7 @@ _HOW_TO = """Provide one of:
     MSI_ENDPOINT or AKS workload identity (AZURE_FEDERATED_TOKEN_FILE) set;
   - the Azurite emulator: AZURITE_CONNECTION_STRING (e.g. 'UseDevelopmentStorage=true').
 Or run without Azure storage: drop --default-storage-provider / use --profile profiles/local.
-(docs/execution.md, section "Azure Batch and Blob storage"; set AUTOQML_SKIP_STORAGE_CHECK=1 to skip this check.)"""
+(README.md, section "Azure Batch and Blob storage"; set AUTOQML_SKIP_STORAGE_CHECK=1 to skip this check.)"""
 
 
 class StorageError(AutoQMLError):
