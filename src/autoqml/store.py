@@ -24,6 +24,9 @@ from qiskit import QuantumCircuit, qpy
 from autoqml.errors import AutoQMLError
 
 
+_RETRAIN = "delete the cell's .json, .qpy and .npz files and run the workflow again to retrain it"
+
+
 class ResultError(AutoQMLError):
     """A stored result is missing, corrupt or incomplete; the message names the file."""
 
@@ -73,13 +76,13 @@ def read_result(path: str | Path, *, verify_files: bool = True) -> dict:
     try:
         result = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise ResultError(f"{path}: not a readable result ({err}); rerun its training job") from None
+        raise ResultError(f"{path}: not a readable result ({err}); {_RETRAIN}") from None
     _validate(result, path)
     if verify_files:
         for companion in companions(path):
             entry = result["files"]["circuit" if companion.suffix == ".qpy" else "discriminators"]
             if not companion.is_file() or _sha256(companion.read_bytes()) != entry["sha256"]:
-                raise ResultError(f"{companion}: missing or does not match the hash in {path.name}; rerun its job")
+                raise ResultError(f"{companion}: missing or does not match the hash in {path.name}; {_RETRAIN}")
     return result
 
 
@@ -141,4 +144,4 @@ def _validate(result: dict, path: Path) -> None:
         _validator()(result)
     except fastjsonschema.JsonSchemaValueException as error:
         where = "/".join(error.path[1:]) if error.path else "<top level>"
-        raise ResultError(f"{path}: invalid result at {where}: {error.message[:200]}; rerun its training job") from None
+        raise ResultError(f"{path}: invalid result at {where}: {error.message[:200]}; {_RETRAIN}") from None
