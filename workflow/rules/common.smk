@@ -28,9 +28,8 @@ def final_targets():
 
 
 def shard_cells(wildcards):
-    return [
-        f"{ROOT}/cells/{c}.json" for c in STUDY.shard_cells(int(wildcards.shard) - 1)
-    ]
+    # every file of a cell: gathering checks the circuit and weights against the hashes in the JSON
+    return STUDY.cell_files(STUDY.shard_cells(int(wildcards.shard) - 1))
 
 
 def shard_group(wildcards):

@@ -1,9 +1,10 @@
-# Data: a file the config names is used as it is; a missing one with a `url` is downloaded and checked. The
-# download runs on the submitting machine: cluster compute nodes often have no internet.
+# Data: a file the config names is used as it is; a missing one with a `url` is downloaded and checked. Both run
+# on the submitting machine: cluster compute nodes often have no internet, and the check takes seconds.
 
 
 localrules:
     download_data,
+    check_data,
 
 
 rule download_data:
