@@ -79,18 +79,9 @@ def train_rows(
     log_every: int,
     progress_every: int | None = None,
 ) -> list[RunResult]:
-    """Train every row for ``num_epochs`` epochs; curves are recorded every ``log_every`` epochs.
-
-    Runs on one torch thread: the tensors are small, and OpenMP workers spin-waiting on a shared core made
-    training up to 70x slower when another process was busy (measured on 2 cores).
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return train_loop(ansatz=ansatz, rows=rows, widths=widths, batch_size=batch_size, num_epochs=num_epochs,
-                          log_every=log_every, progress_every=progress_every, generator=ExactGenerator)
-    finally:
-        torch.set_num_threads(threads)
+    """Train every row for ``num_epochs`` epochs; curves are recorded every ``log_every`` epochs."""
+    return train_loop(ansatz=ansatz, rows=rows, widths=widths, batch_size=batch_size, num_epochs=num_epochs,
+                      log_every=log_every, progress_every=progress_every, generator=ExactGenerator)
 
 
 def train_loop(
@@ -109,7 +100,19 @@ def train_loop(
     `generator` builds what supplies p_theta and the generator gradient from the compiled simulator, the
     parameters (rows, P) and the initial states: :class:`ExactGenerator` here, the shot-based one in
     :mod:`autoqml.shots`. Every draw of a row's own generator happens here, in the same order for both.
+
+    Runs on one torch thread: the tensors are small, and OpenMP workers spin-waiting on a shared core made
+    training up to 70x slower when another process was busy (measured on 2 cores).
     """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _loop(ansatz, rows, widths, batch_size, num_epochs, log_every, progress_every, generator)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _loop(ansatz, rows, widths, batch_size, num_epochs, log_every, progress_every, generator) -> list[RunResult]:
     sim = StatevectorSimulator(ansatz)
     rngs = [np.random.default_rng(row.seed) for row in rows]
     theta0 = np.stack([rng.uniform(-row.parameter_spread, row.parameter_spread, ansatz.num_parameters)
@@ -133,6 +136,7 @@ def train_loop(
         if epoch % CHUNK_EPOCHS == 0:
             real, uniforms = _draws(rngs, target, batch_size, min(CHUNK_EPOCHS, num_epochs - epoch))
         probs = source.probabilities()
+        observed = source.exact(probs) if epoch % log_every == 0 else None  # before the step changes theta
         fake = _histogram(probs.detach(), uniforms[epoch % CHUNK_EPOCHS], batch_size)
         d = disc(values)
         loss_d = -(real[epoch % CHUNK_EPOCHS] * _log(d) + fake * _log(1 - d)).sum(1)
@@ -144,8 +148,8 @@ def train_loop(
         opt_g.zero_grad()
         loss_g = source.backward(probs, log_d)
         opt_g.step()
-        if epoch % log_every == 0:
-            curves.record(epoch, source.exact(probs), loss_d.detach(), loss_g.detach(), sampled=source.sampled(probs))
+        if observed is not None:
+            curves.record(epoch, observed, loss_d.detach(), loss_g.detach(), sampled=source.sampled(probs))
         if (epoch + 1) % progress_every == 0:
             logger.info("epoch %d/%d  mean KL %.4f  (%.1f s)", epoch + 1, num_epochs, curves.kl[-1].mean(),
                         time.perf_counter() - start)
