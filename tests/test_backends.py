@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import qiskit_ibm_runtime
+from qiskit import QuantumCircuit
+from qiskit.circuit import Parameter
 
 from autoqml import backends
 from autoqml.aggregate import run_table, statistics
@@ -144,8 +146,6 @@ def test_a_real_device_is_looked_up_with_the_routing_and_no_token(tmp_path, monk
 
 
 def _bell():
-    from qiskit import QuantumCircuit
-
     qc = QuantumCircuit(2, name="bell")
     qc.h(0)
     qc.cx(0, 1)
@@ -185,3 +185,19 @@ def test_evaluation_on_backends(tmp_path):
     table = device_table(statistics(run_table(results=results)), noisy)
     assert len(table) == 2 and {"kl_mean", "kl_device", "ks_device", "device_shots"} <= set(table.columns)
     assert isinstance(table, pd.DataFrame) and set(table["cell"]) == {c.id for c in cells}
+
+
+def test_calls_beyond_the_ibm_job_limit_are_split_by_rows():
+    """IBM accepts at most 10M executions x shots per Sampler job; larger calls become several jobs."""
+    spec, _ = backends.normalize({"type": "ibm", "device": "fake_manila"}, where="backend")
+    circuit = QuantumCircuit(2, name="flip")
+    circuit.ry(Parameter("a"), 0)
+    with backends.open_sampler(spec) as sampler:
+        assert sampler.max_job_shots == 10_000_000
+        isa = sampler.transpile(circuit, seed=1)
+        sampler.max_job_shots = 3 * 2 * 50  # three rows of (2 sets x 50 shots) per job
+        values = [np.zeros((4, 2, 1)), np.full((2, 2, 1), np.pi)]
+        counts = sampler.counts([(isa, v) for v in values], shots=50, seed=1)
+    assert [c.shape for c in counts] == [(4, 2, 4), (2, 2, 4)] and all((c.sum(-1) == 50).all() for c in counts)
+    assert sampler.usage["sampler_calls"] == 2 and sampler.usage["circuit_executions"] == 12
+    assert (counts[0][..., 0] > 40).all() and (counts[1][..., 1] > 40).all()  # rows stay with their values

@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 STATEVECTOR = "statevector"
 DEFAULT_SHOTS = 1024
+#: IBM's limit on one Sampler job: circuits x shots (documented job limits; applied in local testing mode too, so
+#: that CI runs the same code path).
+IBM_MAX_JOB_SHOTS = 10_000_000
 #: Keys of an ``ibm`` entry that say how jobs reach the device, not what they compute.
 ROUTING_KEYS = ("channel", "instance", "mode")
 _KEYS = {STATEVECTOR: set(), "aer": {"shots", "noise_model"}, "ibm": {"device", "shots", *ROUTING_KEYS}}
@@ -136,6 +139,8 @@ class Sampler:
     backend: Any
     primitive: Any
     local: bool
+    #: Largest job (circuit executions x shots) the backend accepts; larger calls are split by rows.
+    max_job_shots: int | None = None
     usage: dict = field(default_factory=lambda: {"sampler_calls": 0, "circuit_executions": 0, "shots": 0,
                                                  "sampler_seconds": 0.0})
 
@@ -159,29 +164,65 @@ class Sampler:
 
         Returns per PUB the counts over the 2^N basis states, shape (..., 2^N); basis index x has measured qubit q
         as bit q (Qiskit's order). `seed` seeds the simulator (Aer, local testing mode); hardware ignores it.
+        Only a call larger than :attr:`max_job_shots` is split, along the PUBs' first axis (rows), into jobs that
+        are all submitted before any result is awaited (inside a Batch they may run concurrently).
         """
         self._seed(seed)
         start = time.perf_counter()
+        jobs = _split(pubs, shots, self.max_job_shots)
         try:
-            result = self.primitive.run(pubs, shots=shots).result()
+            submitted = [self.primitive.run([(circuit, values) for _, circuit, values in job], shots=shots)
+                         for job in jobs]
+            results = [job.result() for job in submitted]
         except Exception as err:  # the runtime raises many types (network, validation, job failures)
             raise BackendError(f"{label(self.spec)}: the sampler call failed ({type(err).__name__}: {err})") from err
         self.usage["sampler_seconds"] += time.perf_counter() - start
-        self.usage["sampler_calls"] += 1
-        out = []
-        for (circuit, values), pub_result in zip(pubs, result):
-            bits = getattr(pub_result.data, circuit.cregs[0].name)
-            out.append(_bincount(bits.array, bits.num_bits))
-            executions = int(np.prod(np.shape(values)[:-1], dtype=np.int64))
-            self.usage["circuit_executions"] += executions
-            self.usage["shots"] += executions * shots
-        return out
+        self.usage["sampler_calls"] += len(jobs)
+        parts: list[list[np.ndarray]] = [[] for _ in pubs]
+        for job, result in zip(jobs, results):
+            for (index, circuit, values), pub_result in zip(job, result):
+                bits = getattr(pub_result.data, circuit.cregs[0].name)
+                parts[index].append(_bincount(bits.array, bits.num_bits))
+                self.usage["circuit_executions"] += _executions(values)
+                self.usage["shots"] += _executions(values) * shots
+        return [np.concatenate(part) if len(part) > 1 else part[0] for part in parts]
 
     def _seed(self, seed: int) -> None:
         if self.spec["type"] == "aer":
             self.primitive.options.run_options["seed_simulator"] = seed
         elif self.local:
             self.primitive.options.simulator.seed_simulator = seed
+
+
+def _executions(values: np.ndarray) -> int:
+    """Parameter sets in a PUB's values (..., P): each is one executed circuit."""
+    return int(np.prod(np.shape(values)[:-1], dtype=np.int64))
+
+
+def _split(pubs: list[tuple[QuantumCircuit, np.ndarray]], shots: int, limit: int | None) -> list[list[tuple]]:
+    """The PUBs as jobs of (pub index, circuit, values) within `limit` executions x shots: one job unless too big."""
+    pieces = []
+    for index, (circuit, values) in enumerate(pubs):
+        values = np.asarray(values)
+        total = _executions(values) * shots
+        if limit is None or total <= limit or values.ndim < 2:
+            pieces.append((index, circuit, values))
+            continue
+        per_row = total // len(values)
+        if per_row > limit:
+            raise BackendError(f"one row's {per_row:,} executions x shots exceed the job limit {limit:,}; lower shots")
+        step = limit // per_row
+        pieces += [(index, circuit, values[start : start + step]) for start in range(0, len(values), step)]
+    jobs: list[list[tuple]] = [[]]
+    size = 0
+    for piece in pieces:
+        need = _executions(piece[2]) * shots
+        if jobs[-1] and limit is not None and size + need > limit:
+            jobs.append([])
+            size = 0
+        jobs[-1].append(piece)
+        size += need
+    return jobs
 
 
 def _bincount(packed: np.ndarray, num_bits: int) -> np.ndarray:
@@ -228,7 +269,7 @@ def open_sampler(spec: dict, *, routing: dict | None = None) -> Iterator[Sampler
     logger.info("sampler: qiskit-ibm-runtime SamplerV2 on %s (%s mode%s)", backend.name, mode_name,
                 ", local testing" if is_local(spec) else "")
     try:
-        yield Sampler(spec, backend, SamplerV2(mode=mode), local=is_local(spec))
+        yield Sampler(spec, backend, SamplerV2(mode=mode), local=is_local(spec), max_job_shots=IBM_MAX_JOB_SHOTS)
     finally:
         if mode is not backend:
             mode.close()

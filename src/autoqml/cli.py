@@ -66,10 +66,11 @@ def _run(args: argparse.Namespace) -> int:
         for cell in cells:
             print(cell.to_json())
     else:
+        from autoqml.study import Study
         from autoqml.train import train_cell
 
         out = args.out or Path("results") / cfg["study"] / "cells"
-        result = train_cell(cell=find(cells, args.cell), out=out)
+        result = train_cell(cell=find(cells, args.cell), out=out, routing=Study(cfg).routing)
         print(out / f"{result['cell']['id']}.json")
     return 0
 
