@@ -201,3 +201,17 @@ def test_calls_beyond_the_ibm_job_limit_are_split_by_rows():
     assert [c.shape for c in counts] == [(4, 2, 4), (2, 2, 4)] and all((c.sum(-1) == 50).all() for c in counts)
     assert sampler.usage["sampler_calls"] == 2 and sampler.usage["circuit_executions"] == 12
     assert (counts[0][..., 0] > 40).all() and (counts[1][..., 1] > 40).all()  # rows stay with their values
+
+
+def test_shipped_hardware_config_selects_each_kind_of_backend():
+    from pathlib import Path
+
+    from autoqml.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "hardware.yaml")
+    study = Study(cfg)
+    assert len(study.cells) == 8 and not study.skipped
+    assert {backends.label(c.params["backend"]) for c in study.cells.values()} == {"statevector",
+                                                                                  "aer500+fake_manila"}
+    assert cfg["evaluation"]["backend"]["device"] == "fake_manila" and backends.is_local(cfg["evaluation"]["backend"])
+    assert study.device_files and study.total_cost().shots == 35_232_000
