@@ -78,6 +78,8 @@ def test_routing_changes_no_id_and_stays_out_of_cells():
     ({"type": "aer", "noise_model": "fake_athens"}, r"backend: fake_athens has 5 qubits, the grid needs 6"),
     (["aer", {"type": "aer"}], r"is listed twice"),
     ({"type": "gpu"}, r"backend: got \{'type': 'gpu'\}"),
+    ([{"type": "ibm", "device": "ibm_x", "shots": 1}, {"type": "ibm", "device": "ibm_x", "mode": "job"}],
+     r"device ibm_x appears with different channel/instance/mode"),
 ])
 def test_bad_backends_are_reported_with_their_field(backend, message):
     with pytest.raises(ConfigError, match=message):

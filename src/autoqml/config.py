@@ -262,6 +262,13 @@ def _backend_problems(cfg: dict) -> list[str]:
     canon = [json.dumps(backends.canonical(spec), sort_keys=True) for spec in specs]
     problems += [f"backend: {c} is listed twice; list each backend once" for c in sorted(set(canon))
                  if canon.count(c) > 1]
+    routes: dict[str, list] = {}
+    for spec in [*specs, *([cfg["evaluation"]["backend"]] if cfg["evaluation"] else [])]:
+        if spec["type"] == "ibm" and "device" in spec and backends.routing(spec) not in routes.setdefault(
+                spec["device"], []):
+            routes[spec["device"]].append(backends.routing(spec))
+    problems += [f"backend: device {device} appears with different channel/instance/mode; give them once, alike"
+                 for device, found in routes.items() if len(found) > 1]
     return problems
 
 

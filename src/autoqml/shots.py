@@ -15,8 +15,8 @@ unbiased estimate with variance :math:`\\frac{c^2}{4S}(\\mathrm{Var}_{p_+}[\\log
 for S shots per set. The rule needs every parameter in exactly one such gate; :func:`shift_coefficients` checks it.
 
 Curves record the exact KL and KS of the current parameters (statevector, off the training path) and
-``kl_sampled``, the KL of the estimate the step used; the stored ``generated`` distribution is exact, so a
-result can be re-checked from its circuit like an exact one.
+``kl_sampled``, the KL of the estimate the step used (its last entry repeats the last step's, as the losses do);
+the stored ``generated`` distribution is exact, so a result can be re-checked from its circuit like an exact one.
 
 Rows train in one sampler call, so a row's shot noise depends on the batch it trained in (seeded: the same batch
 gives the same result); the exact trainer's "a row trains as alone" holds for the draws of the real batch, the

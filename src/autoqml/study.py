@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
 
-from autoqml.backends import is_local, routing, shots_of
+from autoqml.backends import routing, sampler_seconds, shots_of
 from autoqml.budget import Cost, admit, estimated_depth, reserve_problems, reserved, training_cost
 from autoqml.circuits import build_ansatz
 from autoqml.config import load_config, parse_text, validate_config
@@ -174,7 +174,8 @@ class Study:
         Exact part, per row-epoch: a fixed 20 us, plus 2^N times (33 ns per circuit parameter + 0.45 ns per
         discriminator multiply-add); fitted to the paper grid's shapes at 60 rows (0.05-0.18 ms per row-epoch).
         Shot-based cells add per epoch one sampler call plus, per executed circuit, a fixed cost and a cost per
-        shot (:data:`SAMPLER_SECONDS`, measured for Aer and local testing mode; assumed for a real device).
+        shot (:func:`autoqml.backends.sampler_seconds`: measured for Aer and local testing mode, assumed for a real
+        device).
         """
         p, d = self.grid[cell].params, self.grid[cell].params["discriminator"]
         widths = [1, d["n_input"], *d["n_hidden"], 1]
@@ -184,7 +185,7 @@ class Study:
         seconds = p["num_training_runs"] * p["num_epochs"] * per_row_epoch
         shots = shots_of(p["backend"])
         if shots:
-            call, execution, shot = SAMPLER_SECONDS[_sampler_kind(p["backend"])]
+            call, execution, shot = sampler_seconds(p["backend"])
             executions = p["num_training_runs"] * (2 * parameters + 1)
             seconds += p["num_epochs"] * (call + executions * (execution + shots * shot))
         return seconds
@@ -296,19 +297,6 @@ class Study:
         best = [self.path("best", name) for name in ("model.json", "model.qpy", "model.pkl")]
         figures = [self.path("figures", f"{name}.{ext}") for name in self.figures for ext in ("png", "pdf")]
         return [*tables, self.path("tables", "skipped.csv"), *best, *figures, *self.device_files]
-
-
-#: Sampler cost model per kind: seconds per call, per executed circuit, per shot. Aer and local testing mode
-#: measured on this 2-core machine (zoufal N = 2, 3, 5; 1 and 10 rows; 100-4000 shots; within about 30%); a real
-#: device's per-call cost (queue and round trip of a runtime job) is an assumption, not a measurement.
-SAMPLER_SECONDS = {"aer": (0.003, 1.5e-4, 7e-7), "aer_noisy": (0.06, 8e-4, 9e-7), "ibm_local": (0.15, 2e-3, 1e-6),
-                   "ibm": (10.0, 2e-3, 1e-6)}
-
-
-def _sampler_kind(backend: dict) -> str:
-    if backend["type"] == "aer":
-        return "aer_noisy" if backend["noise_model"] else "aer"
-    return "ibm_local" if is_local(backend) else "ibm"
 
 
 def _structure(params: dict) -> tuple[str, int, int]:
