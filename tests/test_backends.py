@@ -2,6 +2,7 @@
 trained models on a backend."""
 
 import copy
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -9,6 +10,7 @@ import pytest
 import qiskit_ibm_runtime
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
+from test_grid import BASE
 
 from autoqml import backends
 from autoqml.aggregate import run_table, statistics
@@ -20,7 +22,6 @@ from autoqml.model import cell_best_machine
 from autoqml.store import read_result
 from autoqml.study import Study
 from autoqml.train import train_cell, train_cells
-from test_grid import BASE
 
 TINY = {
     "distributions": [{"kind": "lognormal", "samples": 2000, "discretization": [0, 7]}],
@@ -73,8 +74,8 @@ def test_routing_changes_no_id_and_stays_out_of_cells():
 @pytest.mark.parametrize(("backend", "message"), [
     ({"type": "aer", "device": "x"}, r"backend\.device: not a setting of a aer backend; allowed: noise_model, shots"),
     ({"type": "ibm"}, r"backend\.device: an ibm backend needs the device name"),
-    ({"type": "aer", "noise_model": "fake_manilla"}, r"backend\.noise_model: unknown fake IBM backend "
-                                                     r"'fake_manilla'; did you mean fake_manila"),
+    ({"type": "aer", "noise_model": "fake_manilla"},
+     r"backend\.noise_model: unknown fake IBM backend 'fake_manilla'; did you mean fake_manila"),
     ({"type": "aer", "noise_model": "fake_athens"}, r"backend: fake_athens has 5 qubits, the grid needs 6"),
     (["aer", {"type": "aer"}], r"is listed twice"),
     ({"type": "gpu"}, r"backend: got \{'type': 'gpu'\}"),
@@ -98,7 +99,7 @@ def test_evaluation_backend_and_shots():
 
 
 class _SpyBatch(qiskit_ibm_runtime.Batch):
-    opened: list = []
+    opened: ClassVar[list] = []
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -161,9 +162,8 @@ def test_unreachable_device_says_how_to_set_up_an_account(monkeypatch):
 
     monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", Service)
     spec, _ = backends.normalize({"type": "ibm", "device": "ibm_torino"}, where="backend")
-    with pytest.raises(backends.BackendError, match="save_account.*QISKIT_IBM_TOKEN"):
-        with backends.open_sampler(spec):
-            pass
+    with pytest.raises(backends.BackendError, match="save_account.*QISKIT_IBM_TOKEN"), backends.open_sampler(spec):
+        pass
 
 
 def test_evaluation_on_backends(tmp_path):

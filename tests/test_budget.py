@@ -5,6 +5,7 @@ import csv
 import io
 
 import pytest
+from test_backends import TINY
 
 from autoqml.budget import Cost, admit, skipped_csv
 from autoqml.cli import main
@@ -13,7 +14,6 @@ from autoqml.errors import ConfigError
 from autoqml.evaluate import run_depths
 from autoqml.study import Study
 from autoqml.train import prepare
-from test_backends import TINY
 
 AXES = {**TINY, "ansaetze": [{"type": "zoufal", "repetitions": [1, 3]}],
         "backend": ["statevector", {"type": "aer", "shots": 100}]}

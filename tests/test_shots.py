@@ -7,13 +7,13 @@ import torch
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter, ParameterVector
 from qiskit.primitives import BitArray
+from test_qgan import _rows
 
 from autoqml.backends import _bincount, normalize, open_sampler
 from autoqml.circuits import build_generator
 from autoqml.errors import CircuitError
 from autoqml.shots import ShotGenerator, shift_coefficients, shift_gradient, shifted_parameters, train_rows_shots
 from autoqml.simulator import StatevectorSimulator, initial_state
-from test_qgan import _rows
 
 
 def _setup(ansatz: str, n: int, initialization: str, rows: int, seed: int):
@@ -118,7 +118,7 @@ def test_shot_gradient_agrees_with_autograd_within_shot_noise(ansatz, initializa
 
 
 def _train_on_aer(epochs: int, shots: int = 500):
-    gen, target, rows = _rows(2, "uniform", seeds=[1, 2, 3], lrs=(0.005,))
+    gen, _, rows = _rows(2, "uniform", seeds=[1, 2, 3], lrs=(0.005,))
     spec, _ = normalize({"type": "aer", "shots": shots}, where="backend")
     with open_sampler(spec) as sampler:
         runs = train_rows_shots(ansatz=gen.ansatz, circuits=[gen.circuit] * len(rows), rows=rows, widths=[50, 20],

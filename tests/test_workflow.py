@@ -264,7 +264,7 @@ def test_backends_budget_and_device_evaluation(tmp_path):
     assert len(stats) == 5 and set(stats["backend"]) == {"statevector", "aer200", "fake_manila100"}
     assert skipped["cell"][0] not in set(stats["cell"])
     results = {r["cell"]["id"]: r for r in read_shards(sorted((root / "raw").glob("*.json")))}
-    for cell, result in results.items():
+    for result in results.values():
         backend = result["cell"]["params"]["backend"]
         if backend != "statevector":
             parameters = 2 * (result["cell"]["params"]["reps"] + 1)
