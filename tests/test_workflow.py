@@ -227,3 +227,55 @@ def test_missing_data_is_downloaded_and_checked(tmp_path, epftoolbox_csv):
         httpd.shutdown()
     assert (good / "data" / "DE.csv").read_bytes() == epftoolbox_csv.read_bytes()
     assert run.returncode != 0 and "does not match" in log and not (bad / "data" / "DE.csv").exists()
+
+
+BACKENDS = {
+    "name": "backends",
+    "n_containers": 2,
+    "visualizations": ["target_histogram"],
+    "distributions": [{"kind": "lognormal", "samples": 2000, "discretization": [0, 7]}],
+    "ansaetze": [{"type": "zoufal", "repetitions": [1, 2]}],
+    "initializations": [{"type": "uniform"}],
+    "num_qubits": [2],
+    "batch_size": 64,
+    "num_epochs": 10,
+    "num_training_runs": 2,
+    "discriminator": {"type": "custom_classical_1", "hparams": {"lr": [0.001]}},
+    "optimizer": {"lr": [0.005]},
+    "backend": ["statevector", {"type": "aer", "shots": 200}, {"type": "ibm", "device": "fake_manila", "shots": 100}],
+    # executions per cell: 10 epochs x 2 runs x (2P + 1), P = 4 (k1), 6 (k2), + 1 evaluation; the last one skips
+    "budget": {"circuit_executions": 800},
+    "evaluation": {"backend": {"type": "aer", "noise_model": "fake_manila"}, "shots": 4000, "all_cells": True},
+    "entangling_samples": 50,
+}
+
+
+def test_backends_budget_and_device_evaluation(tmp_path):
+    """A backend axis (exact, Aer, IBM Runtime local mode), a budget that skips one cell, every cell's best run
+    evaluated on a noisy fake device, and all of it in the report."""
+    config = _write(tmp_path, BACKENDS)
+    snakemake(tmp_path, "--configfile", config)
+    root = tmp_path / "results" / "backends"
+    skipped = pd.read_csv(root / "tables" / "skipped.csv")
+    assert len(skipped) == 1 and skipped["label"][0].endswith("zoufal k2 uniform q2 custom_classical_1 dlr0.001 "
+                                                              "glr0.005 fake_manila100")
+    assert skipped["reason"][0] == "budget.circuit_executions: needs 261, 175 of 800 left"
+    stats = read_statistics(root / "tables" / "statistics.csv")
+    assert len(stats) == 5 and set(stats["backend"]) == {"statevector", "aer200", "fake_manila100"}
+    assert skipped["cell"][0] not in set(stats["cell"])
+    results = {r["cell"]["id"]: r for r in read_shards(sorted((root / "raw").glob("*.json")))}
+    for result in results.values():
+        backend = result["cell"]["params"]["backend"]
+        if backend != "statevector":
+            parameters = 2 * (result["cell"]["params"]["reps"] + 1)
+            assert result["quantum"]["circuit_executions"] == 10 * 2 * (2 * parameters + 1)
+            assert result["quantum"]["shots"] == result["quantum"]["circuit_executions"] * backend["shots"]
+    device = pd.read_csv(root / "tables" / "device.csv", dtype={"cell": str})
+    assert set(device["cell"]) == set(stats["cell"]) and (device["device_backend"] == "aer4000+fake_manila").all()
+    assert (device["device_shots"] == 4000).all() and device["kl_device"].between(0, 10).all()
+    assert "RE (device)" in (root / "tables" / "device.md").read_text()
+    snakemake(tmp_path, "--configfile", config, "--report", str(root / "report.html"))
+    report = (root / "report.html").read_text(errors="ignore")
+    assert "device.csv" in report and "skipped.csv" in report
+    lint = snakemake(tmp_path, "--configfile", config, "--lint")
+    assert "Congratulations" in lint.stdout + lint.stderr

@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from autoqml.backends import STATEVECTOR
+from autoqml.backends import label as backend_label
 from autoqml.errors import AutoQMLError
 
 #: Columns that identify a setting, in the order tables list them.
-SETTING_COLUMNS = ["distribution", "ansatz", "num_qubits", "discriminator", "d_lr", "g_lr", "initialization",
-                   "reps"]
+SETTING_COLUMNS = ["distribution", "ansatz", "num_qubits", "discriminator", "d_lr", "g_lr", "backend",
+                   "initialization", "reps"]
 #: Config ``metrics`` value -> statistics column that ranks settings.
 RANKING = {"relative_entropy": "kl", "kolmogorov_smirnov": "ks"}
 _LABELS = {"initialization": "Initialization", "reps": "k", "ks_mean": "µKS", "ks_std": "σKS",
@@ -34,7 +36,8 @@ def run_table(*, results: list[dict], depths: dict[str, list[int]] | None = None
         setting = {
             "distribution": p["distribution"]["name"], "ansatz": p["ansatz"], "num_qubits": p["num_qubits"],
             "discriminator": p["discriminator"]["type"], "d_lr": p["discriminator"]["lr"],
-            "g_lr": p["optimizer"]["lr"], "initialization": p["initialization"], "reps": p["reps"],
+            "g_lr": p["optimizer"]["lr"], "backend": backend_label(p.get("backend", STATEVECTOR)),
+            "initialization": p["initialization"], "reps": p["reps"],
         }
         cell_depths = (depths or {}).get(cell["id"])
         for run in result["runs"]:
@@ -90,11 +93,12 @@ def write_tables(stats: pd.DataFrame, *, csv: str | Path, markdown: str | Path, 
 
 def _table_one(stats: pd.DataFrame):
     """Tables laid out like the paper's: rows initialization x k, columns µKS σKS µRE σRE µDepth σDepth."""
-    keys = ["distribution", "ansatz", "num_qubits", "discriminator", "d_lr", "g_lr"]
+    keys = ["distribution", "ansatz", "num_qubits", "discriminator", "d_lr", "g_lr", "backend"]
     for values, group in stats.groupby(keys, sort=True):
         setting = dict(zip(keys, values))
         title = (f"{setting['distribution']}: {setting['num_qubits']}-qubit {setting['ansatz']} ansatz, "
-                 f"{setting['discriminator']} (lr {setting['d_lr']:g}), generator lr {setting['g_lr']:g}")
+                 f"{setting['discriminator']} (lr {setting['d_lr']:g}), generator lr {setting['g_lr']:g}"
+                 + ("" if setting["backend"] == STATEVECTOR else f", trained on {setting['backend']}"))
         table = group[["initialization", "reps", "ks_mean", "ks_std", "kl_mean", "kl_std", "depth_mean",
                        "depth_std"]].rename(columns=_LABELS)
         yield title, table.reset_index(drop=True)

@@ -18,6 +18,12 @@ def main(argv: list[str] | None = None) -> int:
     validate.add_argument("--schema-only", action="store_true", help="skip loading the data files")
     grid = commands.add_parser("grid", help="print one JSON line per training cell (id, label, params)")
     grid.add_argument("config")
+    cost = commands.add_parser("cost", help="estimated resources of a study: seconds, circuit executions, shots; "
+                                            "what its budget skips")
+    cost.add_argument("config")
+    cost.add_argument("--config", dest="overrides", nargs="*", default=[], metavar="KEY=VALUE",
+                      help="override top-level keys as snakemake --config does (VALUE is YAML), e.g. "
+                           "'backend={type: aer, shots: 1000}'")
     train = commands.add_parser("train-cell", help="train every run of one cell and store its result")
     train.add_argument("config")
     train.add_argument("cell", help="cell id from `autoqml grid` (an unambiguous prefix is enough)")
@@ -43,6 +49,8 @@ def _run(args: argparse.Namespace) -> int:
         machine = load(args.model, trust_pickle=args.trust_pickle)
         sys.stdout.write("".join(f"{float(value)!r}\n" for value in machine.sample(size=args.size, seed=args.seed)))
         return 0
+    if args.command == "cost":
+        return _cost(args.config, args.overrides)
     from autoqml.config import load_config
     from autoqml.grid import expand, find
 
@@ -59,11 +67,34 @@ def _run(args: argparse.Namespace) -> int:
         for cell in cells:
             print(cell.to_json())
     else:
+        from autoqml.study import Study
         from autoqml.train import train_cell
 
         out = args.out or Path("results") / cfg["study"] / "cells"
-        result = train_cell(cell=find(cells, args.cell), out=out)
+        result = train_cell(cell=find(cells, args.cell), out=out, routing=Study(cfg).routing)
         print(out / f"{result['cell']['id']}.json")
+    return 0
+
+
+def _cost(config: str, overrides: list[str]) -> int:
+    """Print what the study would use (admitted cells and the device evaluation), then what the budget skips."""
+    import yaml
+
+    from autoqml.errors import ConfigError
+    from autoqml.study import Study
+
+    if any("=" not in item for item in overrides):
+        raise ConfigError(f"--config: expected KEY=VALUE items, got {overrides}")
+    study = Study.from_files([config], overrides={key: yaml.safe_load(value) for key, value in
+                                                  (item.split("=", 1) for item in overrides)})
+    total = study.total_cost()
+    print(f"{config}: study '{study.name}', {len(study.cells)} of {len(study.grid)} cells run "
+          f"({len(study.skipped)} skipped by the budget)")
+    print(f"  estimated training seconds: {total.seconds:.6g} (cost model of the shard balancer, one process)")
+    print(f"  circuit executions: {total.circuit_executions:,}")
+    print(f"  shots: {total.shots:,}")
+    for record in study.skipped_records:
+        print(f"  skipped {record['cell']} ({record['label']}): {record['reason']}")
     return 0
 
 

@@ -23,6 +23,8 @@ import yaml
 from autoqml.data import PARAMETRIC_DEFAULTS, parametric_samples
 from autoqml.errors import ConfigError, DataError
 
+#: Shots per evaluated model when neither ``evaluation.shots`` nor its backend says.
+EVALUATION_SHOTS = 10000
 #: Widths of the paper's two discriminators when the config names the type without giving them.
 DISCRIMINATOR_PRESETS = {
     "custom_classical_1": {"n_input": 50, "n_hidden": [20]},
@@ -440,6 +442,7 @@ def _semantic_problems(cfg: dict) -> list[str]:
         fake_backend(name=cfg["device"])
     except ConfigError as err:
         problems.append(str(err))
+    problems += _backend_problems(cfg)
     names = [d["name"] for d in cfg["distributions"]]
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"distributions: two entries are named {name!r}; give each a distinct `name`")
@@ -467,6 +470,45 @@ def _repeated_grid_values(cfg: dict) -> list[str]:
             if (j := first.setdefault(("disc", *shape, lr), i)) != i:
                 problems.append(f"discriminator[{i}].hparams.lr: {disc['type']} with lr {lr:g} (same widths and "
                                 f"betas) is already in discriminator[{j}]; list each combination once")
+    return problems
+
+
+def _backend_problems(cfg: dict) -> list[str]:
+    """Fill every backend entry's defaults (``backend`` becomes a list: one entry, or the axis), check the devices."""
+    from autoqml import backends
+
+    entries = [("backend", cfg["backend"])] if not isinstance(cfg["backend"], list) else \
+        [(f"backend[{i}]", entry) for i, entry in enumerate(cfg["backend"])]
+    if cfg["evaluation"] is not None:
+        entries.append(("evaluation.backend", cfg["evaluation"]["backend"]))
+    problems, specs = [], []
+    for where, entry in entries:
+        spec, found = backends.normalize(entry, where=where)
+        specs.append(spec)
+        problems += found
+        qubits = None if found else backends.device_qubits(spec)
+        if qubits is not None and qubits < max(cfg["num_qubits"]):
+            problems.append(f"{where}: {spec.get('noise_model') or spec['device']} has {qubits} qubits, the grid "
+                            f"needs {max(cfg['num_qubits'])}; choose a larger device or fewer num_qubits")
+    if cfg["evaluation"] is not None:
+        evaluation, spec = cfg["evaluation"], specs.pop()
+        if backends.is_exact(spec):
+            problems.append("evaluation.backend: statevector is exact and draws no device samples; use aer or ibm")
+        else:  # evaluation.shots wins, then the backend's own shots, then the default
+            written = evaluation["backend"].get("shots") if isinstance(evaluation["backend"], dict) else None
+            evaluation["shots"] = spec["shots"] = evaluation.get("shots") or written or EVALUATION_SHOTS
+        evaluation["backend"] = spec
+    cfg["backend"] = specs
+    canon = [json.dumps(backends.canonical(spec), sort_keys=True) for spec in specs]
+    problems += [f"backend: {c} is listed twice; list each backend once" for c in sorted(set(canon))
+                 if canon.count(c) > 1]
+    routes: dict[str, list] = {}
+    for spec in [*specs, *([cfg["evaluation"]["backend"]] if cfg["evaluation"] else [])]:
+        if spec["type"] == "ibm" and "device" in spec and backends.routing(spec) not in routes.setdefault(
+                spec["device"], []):
+            routes[spec["device"]].append(backends.routing(spec))
+    problems += [f"backend: device {device} appears with different channel/instance/mode; give them once, alike"
+                 for device, found in routes.items() if len(found) > 1]
     return problems
 
 

@@ -2,7 +2,9 @@
 
 A cell is one hyperparameter combination; its runs are ``num_training_runs`` seeds. Its id is a short hash of its
 canonical parameters only, so it survives reordering the grid and edits to keys that do not change what the cell
-computes (``name``, ``goal``, ``n_containers``, ``visualizations``, ``device``, ...).
+computes (``name``, ``goal``, ``n_containers``, ``visualizations``, ``device``, ``budget``, ``evaluation``, and how
+an IBM job is routed: ``channel``, ``instance``, ``mode``). The backend is an axis; its default keeps the canonical
+value ``"statevector"``, so configs written before backends existed keep their ids.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from autoqml.backends import canonical, is_exact
+from autoqml.backends import label as backend_label
 from autoqml.errors import ConfigError
 
 ID_LENGTH = 12
 #: Config keys shared by every cell of a study that change what training computes.
-_TRAINING_KEYS = ("batch_size", "num_epochs", "num_training_runs", "seed", "backend", "log_every")
+_TRAINING_KEYS = ("batch_size", "num_epochs", "num_training_runs", "seed", "log_every")
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ class Cell:
         p = self.params
         disc = p["discriminator"]
         return (p["ansatz"], p["reps"], p["num_qubits"], disc["n_input"], tuple(disc["n_hidden"]),
-                p["batch_size"], p["num_epochs"], p["log_every"], p["backend"])
+                p["batch_size"], p["num_epochs"], p["log_every"], json.dumps(p["backend"], sort_keys=True))
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Cell:
@@ -61,10 +65,11 @@ def expand(cfg: dict) -> list[Cell]:
     ]
     ansaetze = [(a["type"], k) for a in cfg["ansaetze"] for k in a["repetitions"]]
     optimizers = [{"lr": lr, "betas": list(cfg["optimizer"]["betas"])} for lr in cfg["optimizer"]["lr"]]
+    backends = [canonical(spec) for spec in cfg["backend"]]
     cells: dict[str, Cell] = {}
-    for dist, (ansatz, reps), init, n, (disc, _), opt in itertools.product(
+    for dist, (ansatz, reps), init, n, (disc, _), opt, backend in itertools.product(
         cfg["distributions"], ansaetze, [i["type"] for i in cfg["initializations"]], cfg["num_qubits"],
-        discriminators, optimizers,
+        discriminators, optimizers, backends,
     ):
         params = {
             "distribution": _canonical_distribution(dist),
@@ -74,6 +79,7 @@ def expand(cfg: dict) -> list[Cell]:
             "num_qubits": n,
             "discriminator": disc,
             "optimizer": opt,
+            "backend": backend,
             **shared,
         }
         cell = Cell.from_params(params)
@@ -101,5 +107,6 @@ def _canonical_distribution(dist: dict) -> dict:
 
 def _label(p: dict) -> str:
     d, o = p["discriminator"], p["optimizer"]
+    backend = "" if is_exact(p["backend"]) else f" {backend_label(p['backend'])}"
     return (f"{p['distribution']['name']} {p['ansatz']} k{p['reps']} {p['initialization']} q{p['num_qubits']} "
-            f"{d['type']} dlr{d['lr']:g} glr{o['lr']:g}")
+            f"{d['type']} dlr{d['lr']:g} glr{o['lr']:g}{backend}")

@@ -97,19 +97,28 @@ def select_best(*, results: list[dict], statistics, metric: str) -> BornMachine:
     needs nothing but the raw results.
     """
     from autoqml.aggregate import RANKING, best_setting
-    from autoqml.grid import Cell
-    from autoqml.train import prepare
 
     best = best_setting(statistics, metric=metric)
     result = next(r for r in results if r["cell"]["id"] == best["cell"])
-    finals = [run["final"][RANKING[metric]] for run in result["runs"]]
-    run = int(np.argmin(finals))
+    return cell_best_machine(result=result, metric=metric,
+                             selection={"metric": metric, "setting_mean": float(best[f"{RANKING[metric]}_mean"]),
+                                        "setting_std": float(best[f"{RANKING[metric]}_std"]),
+                                        "rule": "lowest mean over runs (ties: lower std, lower depth); then the "
+                                                "setting's run with the lowest final value"})
+
+
+def cell_best_machine(*, result: dict, metric: str, selection: dict | None = None) -> BornMachine:
+    """The run of one cell with the lowest final `metric`, its circuit rebuilt from the cell's parameters and
+    checked against the stored probabilities."""
+    from autoqml.aggregate import RANKING
+    from autoqml.grid import Cell
+    from autoqml.train import prepare
+
+    run = int(np.argmin([run["final"][RANKING[metric]] for run in result["runs"]]))
     circuit = prepare(Cell.from_params(result["cell"]["params"])).generator.circuit
     machine = best_machine(result=result, run=run, circuit=circuit,
-                           selection={"metric": metric, "setting_mean": float(best[f"{RANKING[metric]}_mean"]),
-                                      "setting_std": float(best[f"{RANKING[metric]}_std"]),
-                                      "rule": "lowest mean over runs (ties: lower std, lower depth); then the "
-                                              "setting's run with the lowest final value"})
+                           selection=selection or {"metric": metric, "rule": "the cell's run with the lowest final "
+                                                                             "value"})
     if not np.allclose(machine.probabilities(), result["runs"][run]["generated"], atol=1e-9):
         raise AutoQMLError(f"cell {result['cell']['id']}: rebuilt circuit does not reproduce the stored "
                            "probabilities; rerun the cell (was autoqml upgraded?)")

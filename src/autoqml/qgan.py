@@ -14,13 +14,18 @@ where r and g are the frequencies of ``batch_size`` real samples and ``batch_siz
 (as qiskit-aqua's discriminator weights them), and p_theta are the generator's exact probabilities, so the
 generator gradient is exact. The discriminator steps first, then the generator against the updated
 discriminator; both use Adam. Logarithms are clamped at -100 like ``torch.nn.BCELoss``.
+
+:func:`train_loop` is that epoch with the generator side pluggable: :class:`ExactGenerator` (statevector, autograd)
+here, the shot-based estimate with parameter-shift gradients in :mod:`autoqml.shots`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -74,7 +79,27 @@ def train_rows(
     log_every: int,
     progress_every: int | None = None,
 ) -> list[RunResult]:
-    """Train every row for ``num_epochs`` epochs; curves are recorded every ``log_every`` epochs.
+    """Train every row for ``num_epochs`` epochs; curves are recorded every ``log_every`` epochs."""
+    return train_loop(ansatz=ansatz, rows=rows, widths=widths, batch_size=batch_size, num_epochs=num_epochs,
+                      log_every=log_every, progress_every=progress_every, generator=ExactGenerator)
+
+
+def train_loop(
+    *,
+    ansatz: QuantumCircuit,
+    rows: list[Row],
+    widths: list[int],
+    batch_size: int,
+    num_epochs: int,
+    log_every: int,
+    progress_every: int | None,
+    generator: Callable[[StatevectorSimulator, torch.Tensor, torch.Tensor], GeneratorSource],
+) -> list[RunResult]:
+    """The epoch loop both trainers share: draws, discriminator step, generator step, curves, results.
+
+    `generator` builds what supplies p_theta and the generator gradient from the compiled simulator, the
+    parameters (rows, P) and the initial states: :class:`ExactGenerator` here, the shot-based one in
+    :mod:`autoqml.shots`. Every draw of a row's own generator happens here, in the same order for both.
 
     Runs on one torch thread: the tensors are small, and OpenMP workers spin-waiting on a shared core made
     training up to 70x slower when another process was busy (measured on 2 cores).
@@ -82,12 +107,12 @@ def train_rows(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _train(ansatz, rows, widths, batch_size, num_epochs, log_every, progress_every)
+        return _loop(ansatz, rows, widths, batch_size, num_epochs, log_every, progress_every, generator)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(ansatz, rows, widths, batch_size, num_epochs, log_every, progress_every) -> list[RunResult]:
+def _loop(ansatz, rows, widths, batch_size, num_epochs, log_every, progress_every, generator) -> list[RunResult]:
     sim = StatevectorSimulator(ansatz)
     rngs = [np.random.default_rng(row.seed) for row in rows]
     theta0 = np.stack([rng.uniform(-row.parameter_spread, row.parameter_spread, ansatz.num_parameters)
@@ -103,13 +128,15 @@ def _train(ansatz, rows, widths, batch_size, num_epochs, log_every, progress_eve
 
     opt_g = BatchedAdam([theta], lr=hyper("generator_lr"), betas=hyper("generator_betas"))
     opt_d = BatchedAdam(disc.parameters, lr=hyper("discriminator_lr"), betas=hyper("discriminator_betas"))
+    source = generator(sim, theta, initial)
     curves = _Curves(target, len(rows))
     progress_every = progress_every or max(log_every, num_epochs // 10)
     start = time.perf_counter()
     for epoch in range(num_epochs):
         if epoch % CHUNK_EPOCHS == 0:
             real, uniforms = _draws(rngs, target, batch_size, min(CHUNK_EPOCHS, num_epochs - epoch))
-        probs = sim.probabilities(theta, initial)
+        probs = source.probabilities()
+        observed = source.exact(probs) if epoch % log_every == 0 else None  # before the step changes theta
         fake = _histogram(probs.detach(), uniforms[epoch % CHUNK_EPOCHS], batch_size)
         d = disc(values)
         loss_d = -(real[epoch % CHUNK_EPOCHS] * _log(d) + fake * _log(1 - d)).sum(1)
@@ -118,24 +145,60 @@ def _train(ansatz, rows, widths, batch_size, num_epochs, log_every, progress_eve
         opt_d.step()
         with torch.no_grad():
             log_d = _log(disc(values))
-        loss_g = -(probs * log_d).sum(1)
         opt_g.zero_grad()
-        loss_g.sum().backward()
+        loss_g = source.backward(probs, log_d)
         opt_g.step()
-        if epoch % log_every == 0:
-            curves.record(epoch, probs.detach(), loss_d.detach(), loss_g.detach())
+        if observed is not None:
+            curves.record(epoch, observed, loss_d.detach(), loss_g.detach(), sampled=source.sampled(probs))
         if (epoch + 1) % progress_every == 0:
             logger.info("epoch %d/%d  mean KL %.4f  (%.1f s)", epoch + 1, num_epochs, curves.kl[-1].mean(),
                         time.perf_counter() - start)
     with torch.no_grad():
         final = sim.probabilities(theta, initial)
-    curves.record(num_epochs, final, loss_d.detach(), loss_g.detach())
+    curves.record(num_epochs, final, loss_d.detach(), loss_g.detach(), sampled=source.sampled(probs))
     weights = disc.state_dicts()
     return [
         RunResult(row.seed, theta0[r], theta[r].detach().numpy().copy(), final[r].numpy().copy(), weights[r],
                   curves.of_row(r))
         for r, row in enumerate(rows)
     ]
+
+
+class GeneratorSource(Protocol):
+    """Supplies one epoch's generator distribution and, after the discriminator step, the generator gradient."""
+
+    def probabilities(self) -> torch.Tensor:
+        """p_theta(x) per row, shape (rows, 2^N): exact (differentiable) or estimated from shots."""
+
+    def backward(self, probs: torch.Tensor, log_d: torch.Tensor) -> torch.Tensor:
+        """Set ``theta.grad`` to the gradient of L_G = -sum_x p_theta(x) log D(x); return L_G per row."""
+
+    def exact(self, probs: torch.Tensor) -> torch.Tensor:
+        """Exact p_theta at the current parameters, for the KL and KS curves."""
+
+    def sampled(self, probs: torch.Tensor) -> torch.Tensor | None:
+        """The estimate the step used, when it differs from the exact distribution (else None)."""
+
+
+class ExactGenerator:
+    """Exact Born probabilities from the statevector simulator; the gradient by autograd through it."""
+
+    def __init__(self, sim: StatevectorSimulator, theta: torch.Tensor, initial: torch.Tensor):
+        self._sim, self._theta, self._initial = sim, theta, initial
+
+    def probabilities(self) -> torch.Tensor:
+        return self._sim.probabilities(self._theta, self._initial)
+
+    def backward(self, probs: torch.Tensor, log_d: torch.Tensor) -> torch.Tensor:
+        loss_g = -(probs * log_d).sum(1)
+        loss_g.sum().backward()
+        return loss_g
+
+    def exact(self, probs: torch.Tensor) -> torch.Tensor:
+        return probs.detach()
+
+    def sampled(self, probs: torch.Tensor) -> None:
+        return None
 
 
 def _standardized_grid(size: int) -> torch.Tensor:
@@ -189,17 +252,19 @@ class _Curves:
         self.ks: list[np.ndarray] = []
         self.loss_d: list[np.ndarray] = []
         self.loss_g: list[np.ndarray] = []
+        self.kl_sampled: list[np.ndarray] = []
 
-    def record(self, epoch: int, probs: torch.Tensor, loss_d: torch.Tensor, loss_g: torch.Tensor) -> None:
+    def record(self, epoch: int, probs: torch.Tensor, loss_d: torch.Tensor, loss_g: torch.Tensor, *,
+               sampled: torch.Tensor | None = None) -> None:
         q = probs.numpy()
         self.epoch.append(epoch)
         self.kl.append(np.atleast_1d(relative_entropy(target=self._target, generated=q)))
         self.ks.append(np.atleast_1d(ks_statistic(target=self._target, generated=q)))
         self.loss_d.append(loss_d.numpy().copy())
         self.loss_g.append(loss_g.numpy().copy())
+        if sampled is not None:
+            self.kl_sampled.append(np.atleast_1d(relative_entropy(target=self._target, generated=sampled.numpy())))
 
     def of_row(self, r: int) -> dict[str, list[float]]:
-        return {
-            "epoch": list(self.epoch),
-            **{name: [float(v[r]) for v in getattr(self, name)] for name in ("kl", "ks", "loss_d", "loss_g")},
-        }
+        names = ("kl", "ks", "loss_d", "loss_g", *(("kl_sampled",) if self.kl_sampled else ()))
+        return {"epoch": list(self.epoch), **{name: [float(v[r]) for v in getattr(self, name)] for name in names}}

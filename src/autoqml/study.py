@@ -1,7 +1,8 @@
 """What the Snakemake workflow needs to know about a study: cells, shards, circuit structures, file paths.
 
 Everything here is computed once when the Snakefile is parsed; the rules only look things up, so the parse step
-stays cheap (no data is read and no circuit is built here).
+stays cheap: no data is read, and circuits are built only to count parameters (and, when the budget caps depth,
+transpiled once per structure).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
 
+from autoqml.backends import routing, sampler_seconds, shots_of
+from autoqml.budget import Cost, admit, estimated_depth, reserve_problems, reserved, training_cost
 from autoqml.circuits import build_ansatz
 from autoqml.config import load_config, parse_text, validate_config
 from autoqml.errors import ConfigError
@@ -62,8 +65,68 @@ class Study:
         return f"{self.results}/{self.name}"
 
     @cached_property
-    def cells(self) -> dict[str, Cell]:
+    def grid(self) -> dict[str, Cell]:
+        """Every cell of the config, in grid order, whether the budget admits it or not."""
         return {cell.id: cell for cell in expand(self.cfg)}
+
+    @cached_property
+    def cells(self) -> dict[str, Cell]:
+        """The cells that run: the grid without those the budget skips."""
+        return {cell_id: cell for cell_id, cell in self.grid.items() if cell_id not in self.skipped}
+
+    # -- budget (the paper's Definition 1) ---------------------------------------------------------------------
+    @property
+    def has_budget(self) -> bool:
+        return any(value is not None for value in self.cfg["budget"].values())
+
+    @cached_property
+    def costs(self) -> dict[str, Cost]:
+        """Estimated cost of every cell of the grid; depth only when the budget caps it (it needs transpiling)."""
+        depth = self.cfg["budget"].get("max_depth") is not None
+        return {
+            cell_id: training_cost(cell.params, num_parameters=_num_parameters(*_structure(cell.params)),
+                                   seconds=self.cell_seconds(cell_id), evaluation=self.cfg["evaluation"],
+                                   depth=estimated_depth(cell.params, device=self.cfg["device"]) if depth else None)
+            for cell_id, cell in self.grid.items()
+        }
+
+    @cached_property
+    def skipped(self) -> dict[str, str]:
+        """Cell id -> why the budget does not start it (empty without a budget)."""
+        if not self.has_budget:
+            return {}
+        spent = reserved(self.cfg["evaluation"])
+        problems = reserve_problems(self.cfg["budget"], spent)
+        if problems:
+            raise ConfigError("\n".join(problems))
+        skipped = admit(self.costs, self.cfg["budget"], spent=spent)
+        if len(skipped) == len(self.grid):
+            first = next(iter(skipped.values()))
+            raise ConfigError(f"budget: admits none of the {len(self.grid)} cells (the first: {first}); raise the "
+                              "budget or shrink the grid")
+        return skipped
+
+    @property
+    def skipped_records(self) -> list[dict]:
+        """Rows of ``tables/skipped.csv``: each skipped cell, the reason and its estimated cost."""
+        return [{"cell": cell_id, "label": self.grid[cell_id].label, "reason": reason,
+                 "seconds": round(self.costs[cell_id].seconds, 3),
+                 "circuit_executions": self.costs[cell_id].circuit_executions, "shots": self.costs[cell_id].shots,
+                 "depth": self.costs[cell_id].depth}
+                for cell_id, reason in self.skipped.items()]
+
+    def total_cost(self) -> Cost:
+        """Estimated cost of everything that runs: admitted cells and the device evaluation."""
+        total = reserved(self.cfg["evaluation"])
+        for cell_id in self.cells:
+            total = total + self.costs[cell_id]
+        return total
+
+    @property
+    def routing(self) -> dict[str, dict]:
+        """Per ibm device, how its jobs are routed (channel, instance, mode): for the training and evaluation jobs."""
+        specs = [*self.cfg["backend"], *([self.cfg["evaluation"]["backend"]] if self.cfg["evaluation"] else [])]
+        return {spec["device"]: routing(spec) for spec in specs if spec["type"] == "ibm"}
 
     # -- shards: the paper's static split of the experiments over n_containers workers -----------------------
     @property
@@ -102,19 +165,29 @@ class Study:
         return f"shard-{index + 1}-of-{self.num_shards}"
 
     def estimated_seconds(self, cells: list[str]) -> float:
-        """Rough cost of training `cells` in one process, batched by shape (for balancing shards and runtimes).
+        """Rough cost of training `cells` in one process, batched by shape (for balancing shards and runtimes)."""
+        return JOB_OVERHEAD_S + sum(self.cell_seconds(cell) for cell in cells)
 
-        Per row-epoch: a fixed 20 us, plus 2^N times (33 ns per circuit parameter + 0.45 ns per discriminator
-        multiply-add); fitted to the paper grid's shapes at 60 rows (0.05-0.18 ms per row-epoch), plus start-up.
+    def cell_seconds(self, cell: str) -> float:
+        """Estimated training seconds of one cell, without process start-up.
+
+        Exact part, per row-epoch: a fixed 20 us, plus 2^N times (33 ns per circuit parameter + 0.45 ns per
+        discriminator multiply-add); fitted to the paper grid's shapes at 60 rows (0.05-0.18 ms per row-epoch).
+        Shot-based cells add per epoch one sampler call plus, per executed circuit, a fixed cost and a cost per
+        shot (:func:`autoqml.backends.sampler_seconds`: measured for Aer and local testing mode, assumed for a real
+        device).
         """
-        seconds = JOB_OVERHEAD_S
-        for cell in map(self.cells.get, cells):
-            p, d = cell.params, cell.params["discriminator"]
-            widths = [1, d["n_input"], *d["n_hidden"], 1]
-            macs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
-            parameters = _num_parameters(p["ansatz"], p["num_qubits"], p["reps"])
-            per_row_epoch = 2e-5 + 2 ** p["num_qubits"] * (3.3e-8 * parameters + 4.5e-10 * macs)
-            seconds += p["num_training_runs"] * p["num_epochs"] * per_row_epoch
+        p, d = self.grid[cell].params, self.grid[cell].params["discriminator"]
+        widths = [1, d["n_input"], *d["n_hidden"], 1]
+        macs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+        parameters = _num_parameters(*_structure(p))
+        per_row_epoch = 2e-5 + 2 ** p["num_qubits"] * (3.3e-8 * parameters + 4.5e-10 * macs)
+        seconds = p["num_training_runs"] * p["num_epochs"] * per_row_epoch
+        shots = shots_of(p["backend"])
+        if shots:
+            call, execution, shot = sampler_seconds(p["backend"])
+            executions = p["num_training_runs"] * (2 * parameters + 1)
+            seconds += p["num_epochs"] * (call + executions * (execution + shots * shot))
         return seconds
 
     def pending(self, cells: list[str]) -> list[str]:
@@ -212,11 +285,22 @@ class Study:
     def figures(self) -> list[str]:
         return [name for v in self.cfg["visualizations"] for name in FIGURES[v]]
 
+    @property
+    def device_files(self) -> list[str]:
+        """Outputs of the device evaluation (none when the config has no ``evaluation``)."""
+        if self.cfg["evaluation"] is None:
+            return []
+        return [self.path("device", "samples.json"), *(self.path("tables", f"device.{ext}") for ext in ("csv", "md"))]
+
     def final_targets(self) -> list[str]:
         tables = [self.path("tables", f"statistics.{ext}") for ext in ("csv", "md", "tex")]
         best = [self.path("best", name) for name in ("model.json", "model.qpy", "model.pkl")]
         figures = [self.path("figures", f"{name}.{ext}") for name in self.figures for ext in ("png", "pdf")]
-        return [*tables, *best, *figures]
+        return [*tables, self.path("tables", "skipped.csv"), *best, *figures, *self.device_files]
+
+
+def _structure(params: dict) -> tuple[str, int, int]:
+    return params["ansatz"], params["num_qubits"], params["reps"]
 
 
 @cache

@@ -14,6 +14,11 @@ rule statistics:
         markdown=f"{ROOT}/tables/statistics.md",
         latex=f"{ROOT}/tables/statistics.tex",
         runs=f"{ROOT}/tables/runs.csv",
+        skipped=report(
+            f"{ROOT}/tables/skipped.csv",
+            caption="../report/skipped.rst",
+            category="Table I",
+        ),
     log:
         f"{ROOT}/logs/statistics.log",
     benchmark:
@@ -22,6 +27,7 @@ rule statistics:
         "../../envs/autoqml.yaml"
     params:
         structures=STUDY.structure_of,
+        skipped=STUDY.skipped_records,
     script:
         "../../scripts/statistics.py"
 

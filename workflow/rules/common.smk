@@ -62,3 +62,14 @@ def figure_inputs(wildcards):
     if wildcards.figure == "entangling_capability":
         inputs["entangling"] = [f"{ROOT}/entangling/{a}.json" for a in STUDY.ansaetze]
     return inputs
+
+
+def device_inputs(wildcards):
+    inputs = {
+        "model": f"{ROOT}/best/model.json",
+        "circuit": f"{ROOT}/best/model.qpy",
+        "statistics": f"{ROOT}/tables/statistics.csv",
+    }
+    if STUDY.cfg["evaluation"]["all_cells"]:
+        inputs["shards"] = STUDY.shard_files
+    return inputs

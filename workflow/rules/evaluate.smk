@@ -1,5 +1,6 @@
 # Circuit metrics independent of training: transpiled depth (every circuit structure of an ansatz in one process,
-# transpiler seeded per run) and the entangling capability of each ansatz.
+# transpiler seeded per run) and the entangling capability of each ansatz; after training, the evaluation of the
+# best model (or every cell's best run) on the config's evaluation backend.
 
 
 rule depth:
@@ -41,3 +42,34 @@ rule entangling:
         seed=STUDY.cfg["seed"],
     script:
         "../../scripts/entangling.py"
+
+
+if STUDY.cfg["evaluation"]:
+
+    rule evaluate_device:
+        input:
+            unpack(device_inputs),
+        output:
+            samples=f"{ROOT}/device/samples.json",
+            csv=report(
+                f"{ROOT}/tables/device.csv",
+                caption="../report/device.rst",
+                category="Device evaluation",
+            ),
+            markdown=f"{ROOT}/tables/device.md",
+        log:
+            f"{ROOT}/logs/evaluate_device.log",
+        benchmark:
+            f"{ROOT}/benchmarks/evaluate_device.tsv"
+        conda:
+            "../../envs/autoqml.yaml"
+        resources:
+            mem_mb=1000,
+            runtime=60,
+        params:
+            evaluation=STUDY.cfg["evaluation"],
+            routing=STUDY.routing,
+            seed=STUDY.cfg["seed"],
+            metric=STUDY.cfg["metrics"],
+        script:
+            "../../scripts/evaluate_device.py"

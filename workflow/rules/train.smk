@@ -30,6 +30,7 @@ for shard in range(STUDY.num_shards):
             runtime=int(STUDY.estimated_seconds(pending) / 60 * 3) + 5,
         params:
             cells=[STUDY.cells[cell].params for cell in pending],
+            routing=STUDY.routing,
         script:
             "../../scripts/train_batch.py"
 
