@@ -306,4 +306,4 @@ def _service_backend(device: str, *, channel: str | None, instance: str | None):
         raise BackendError(
             f"ibm device {device!r}: cannot reach it through QiskitRuntimeService ({type(err).__name__}: {err}); save an "
             "account once with QiskitRuntimeService.save_account(...) or set QISKIT_IBM_TOKEN (and "
-            "QISKIT_IBM_INSTANCE), and check the device name; see docs/backends.md") from err
+            "QISKIT_IBM_INSTANCE), and check the device name; see README.md, 'Pointing the workflow at a real IBM device'") from err
