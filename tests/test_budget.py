@@ -44,7 +44,8 @@ def test_cells_that_would_exceed_a_total_are_skipped_with_the_reason(key, field)
     shot_cells = [c for c, cost in costs.items() if cost.shots]
     first = getattr(costs[shot_cells[0]], field)
     cheap = sum(getattr(costs[c], field) for c in costs if c not in shot_cells) if key == "classical_seconds" else 0
-    study = _study(budget={key: cheap + first * 1.5})  # room for the first shot-based cell, not the second
+    cap = cheap + first * 1.5  # room for the first shot-based cell, not the second
+    study = _study(budget={key: cap if key == "classical_seconds" else int(cap)})  # counts are whole numbers
     assert list(study.skipped) == [shot_cells[1]]
     assert study.skipped[shot_cells[1]].startswith(f"budget.{key}: needs ")
     assert set(study.cells) == set(costs) - {shot_cells[1]}
