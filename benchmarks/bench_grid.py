@@ -75,6 +75,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "epftoolbox_DE_2015.csv"),
                         help="EPEX file in the public source's format, used as data/DE.csv")
+    parser.add_argument("--ref-data", default=str(REPO.parent / "shared" / "data" / "epex_de_2015_h00.csv"),
+                        help="the acceptance cell's data for the reference timing (as bench_cell.py)")
     parser.add_argument("--config", type=Path, default=REPO / "config" / "paper.json")
     parser.add_argument("--epochs", type=int, help="override num_epochs (quick checks); default: the config's")
     parser.add_argument("--cores", type=int, default=2)
@@ -113,7 +115,7 @@ def main() -> None:
     print(f"\nwall {wall:.1f} s ({wall / 60:.2f} min), CPU {cpu:.1f} s, jobs {len(records)}, "
           f"peak memory per job {peak['max_rss']:.0f} MB ({peak['job']})")
     print(f"training: {training_cpu / seed_epochs * 1e3:.4f} ms CPU per seed-epoch")
-    reference = reference_seconds_per_seed_epoch(args.data, args.ref_epochs, args.ref_runs)
+    reference = reference_seconds_per_seed_epoch(args.ref_data, args.ref_epochs, args.ref_runs)
     projected = reference * seed_epochs
     print(f"reference: {reference:.4f} s per seed-epoch (SamplerQNN, {args.ref_runs} runs x {args.ref_epochs} "
           f"epochs of the acceptance cell) -> {projected / 3600:.1f} h for this grid, one run at a time")
