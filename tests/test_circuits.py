@@ -27,6 +27,21 @@ def test_zoufal_gate_list_is_the_designs():
     assert [i.operation.name for i in two.data].count("cz") == 2  # one pair per block for N = 2
 
 
+def test_herr1_gate_list_follows_the_authors_code():
+    """CircHelper.createEntangledStatePrepCircuit: rotation on q then, for even q, CZ(q, q+1 mod N); then the odd
+    pairs; the rotation axis fixed to RY (documented simplification)."""
+    def gates(n, k):
+        qc = build_ansatz(name="herr1", num_qubits=n, reps=k)
+        return [(i.operation.name, tuple(qc.find_bit(q).index for q in i.qubits),
+                 *(p.index for p in i.operation.params)) for i in qc.data]
+
+    assert gates(5, 1) == [("ry", (0,), 0), ("cz", (0, 1)), ("ry", (1,), 1), ("ry", (2,), 2), ("cz", (2, 3)),
+                           ("ry", (3,), 3), ("ry", (4,), 4), ("cz", (4, 0)), ("cz", (1, 2)), ("cz", (3, 4))]
+    assert gates(2, 2) == [("ry", (0,), 0), ("cz", (0, 1)), ("ry", (1,), 1), ("cz", (1, 0)),
+                           ("ry", (0,), 2), ("cz", (0, 1)), ("ry", (1,), 3), ("cz", (1, 0))]
+    assert gates(1, 2) == [("ry", (0,), 0), ("ry", (0,), 1)]
+
+
 def test_parameters_are_ordered_by_index():
     qc = build_ansatz(name="real_amplitudes", num_qubits=4, reps=3)
     assert [p.name for p in qc.parameters] == [f"θ[{i}]" for i in range(qc.num_parameters)]

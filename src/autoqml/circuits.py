@@ -12,13 +12,15 @@ Ansaetze (registry :data:`ANSAETZE`, open to additions):
   high energy physics", arXiv:2103.15470 (2021). We could not read the paper's gate list (only its abstract was
   reachable), so this is a documented stand-in with the hardware-efficient shape such generators use: k blocks of
   (RY and RZ on every qubit; CNOT ladder (i, i+1)), then a final RY layer. N(2k+1) parameters; complex amplitudes.
-* ``herr1``: **stand-in.** Herr, Obert, Rosenkranz, "Anomaly detection with variational quantum generative
-  adversarial networks", Quantum Sci. Technol. 6, 045004 (2021), arXiv:2010.10492, ansatz 1. The figure with the
-  gate list was not reachable; two public re-implementations that cite the paper agree on one trainable
-  single-qubit rotation per qubit per layer and nearest-neighbour CNOTs in a brick pattern, without an initial
-  rotation layer. Our stand-in: k blocks of (RY on every qubit; CNOT on pairs (0,1), (2,3), ...; then on
-  (1,2), (3,4), ...). The latent RX encoding of that GAN is dropped: a Born machine has no latent input. N k
-  parameters.
+* ``herr1``: Herr, Obert, Rosenkranz, "Anomaly detection with variational quantum generative adversarial
+  networks", Quantum Sci. Technol. 6, 045004 (2021), arXiv:2010.10492, ansatz 1, after the first author's code
+  (GitHub PlanQK/AnomalyDetectionWithGANs, commit f2d6e8c, ``code/CircHelper.py``,
+  ``createEntangledStatePrepCircuit``): per layer, for each qubit q in order a rotation on q, followed for even q
+  by CZ(q, q+1 mod N); then CZ(q, q+1 mod N) for every odd q. N k parameters, no initial rotation layer. Gate
+  order as in that code (cirq places each gate at the earliest moment, so CZ(0, 1) acts before qubit 1's
+  rotation). One simplification: the code draws each rotation's axis (RX or RY) at random per qubit and layer;
+  ours is always RY, so a cell's circuit does not depend on an unrecorded draw and amplitudes stay real. The
+  latent RX encoding of that GAN is dropped: a Born machine has no latent input.
 * ``real_amplitudes``, ``efficient_su2``: Qiskit's standard families (``qiskit.circuit.library``), reverse-linear
   entanglement, k repetitions.
 
@@ -79,12 +81,13 @@ def _vallecorsa(num_qubits: int, reps: int) -> QuantumCircuit:
 def _herr1(num_qubits: int, reps: int) -> QuantumCircuit:
     theta = ParameterVector(PARAMETER_NAME, num_qubits * reps)
     qc = QuantumCircuit(num_qubits, name=f"herr1_k{reps}")
-    at = 0
-    for _ in range(reps):
-        at = _ry_layer(qc, theta, at)
-        for first in (0, 1):
-            for q in range(first, num_qubits - 1, 2):
-                qc.cx(q, q + 1)
+    for layer in range(reps):
+        for q in range(num_qubits):
+            qc.ry(theta[layer * num_qubits + q], q)
+            if q % 2 == 0 and num_qubits > 1:
+                qc.cz(q, (q + 1) % num_qubits)
+        for q in range(1, num_qubits, 2):
+            qc.cz(q, (q + 1) % num_qubits)
     return qc
 
 
