@@ -24,7 +24,7 @@ from autoqml.study import Study
 from autoqml.train import train_cell, train_cells
 
 TINY = {
-    "distributions": [{"kind": "lognormal", "samples": 2000, "discretization": [0, 7]}],
+    "distributions": [{"kind": "lognormal", "samples": 256, "discretization": [0, 7]}],  # 3 steps per epoch
     "ansaetze": [{"type": "zoufal", "repetitions": [1]}],
     "initializations": [{"type": "uniform"}],
     "num_qubits": [2],
@@ -41,9 +41,10 @@ def _cells(raw: dict):
     return expand(validate_config(copy.deepcopy(raw)))
 
 
-def test_default_backend_keeps_the_ids_configs_had_before_backends():
+def test_default_backend_is_the_canonical_statevector():
+    """Writing the default backend, by name or object, changes no id (ids pinned when qiskit's epochs came in)."""
     cells = _cells(BASE)
-    assert cells[0].id == "0660cb285007" and cells[-1].id == "794ab5e39adf"  # ids computed before this change
+    assert cells[0].id == "a8989c8614aa" and cells[-1].id == "b8f61a54fbd1"
     assert {c.params["backend"] for c in cells} == {"statevector"}
     assert [c.id for c in _cells({**BASE, "backend": "statevector"})] == [c.id for c in cells]
     assert [c.id for c in _cells({**BASE, "backend": {"type": "statevector"}})] == [c.id for c in cells]
@@ -112,15 +113,17 @@ class _SpyBatch(qiskit_ibm_runtime.Batch):
 
 
 def test_ibm_path_trains_in_a_batch_in_local_testing_mode(tmp_path, monkeypatch):
-    """A fake device as the runtime's mode: SamplerV2 inside a Batch, as on a real device; one call per epoch."""
+    """A fake device as the runtime's mode: SamplerV2 inside a Batch, as on a real device; one call per step."""
     monkeypatch.setattr(qiskit_ibm_runtime, "Batch", _SpyBatch)
     _SpyBatch.opened.clear()
     (cell,) = _cells({**TINY, "backend": {"type": "ibm", "device": "fake_manila", "shots": 200}})
     result = train_cell(cell=cell, out=tmp_path)
     assert len(_SpyBatch.opened) == 1 and _SpyBatch.opened[0].closed
-    quantum = read_result(tmp_path / f"{cell.id}.json")["quantum"]
-    executions = 8 * 2 * (2 * 4 + 1)  # epochs x runs x (2P + 1), P = 4
-    assert quantum["sampler_calls"] == 8 and quantum["circuit_executions"] == executions
+    stored = read_result(tmp_path / f"{cell.id}.json")
+    quantum, steps = stored["quantum"], stored["training"]["steps"]
+    assert steps == 8 * (stored["training"]["training_set_size"] // 64) == 24  # 8 epochs of 3 steps
+    executions = steps * 2 * (2 * 4 + 1)  # steps x runs x (2P + 1), P = 4
+    assert quantum["sampler_calls"] == steps and quantum["circuit_executions"] == executions
     assert quantum["shots"] == executions * 200 and quantum["device"] == "fake_manila"
     machine = cell_best_machine(result=result, metric="relative_entropy")  # the stored distribution is exact
     assert abs(machine.probabilities().sum() - 1) < 1e-12

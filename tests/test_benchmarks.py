@@ -9,8 +9,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_cell_benchmark_smoke(epex_h00):
     out = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "bench_cell.py"), "--data", str(epex_h00), "--epochs", "20",
-         "--ref-epochs", "2", "--ref-runs", "1"],
+        [sys.executable, str(REPO / "benchmarks" / "bench_cell.py"), "--data", str(epex_h00), "--epochs", "1",
+         "--ref-steps", "2", "--ref-runs", "1"],
         check=True, capture_output=True, text=True, timeout=300,
     ).stdout
     assert "RESULT ours=" in out and "ratio=" in out

@@ -31,7 +31,8 @@ def test_costs_count_executions_and_shots_of_shot_based_cells_only():
         if p["backend"] == "statevector":
             assert cost.circuit_executions == cost.shots == 0
         else:
-            assert cost.circuit_executions == 2 * 8 * (2 * parameters + 1)  # runs x epochs x (2P + 1)
+            steps = 8 * (256 // 64)  # epochs x planned steps per epoch (samples // batch_size)
+            assert cost.circuit_executions == 2 * steps * (2 * parameters + 1)  # runs x steps x (2P + 1)
             assert cost.shots == cost.circuit_executions * 100
         assert cost.seconds == pytest.approx(study.cell_seconds(cell_id)) and cost.seconds > 0
     assert not study.skipped and not study.has_budget
@@ -91,7 +92,7 @@ def test_admission_keeps_trying_later_cheaper_cells():
 
 def test_cost_command_prints_totals_and_skipped_cells(tmp_path, capsys):
     config = tmp_path / "study.yaml"
-    config.write_text(__import__("yaml").safe_dump(AXES))
+    config.write_text(__import__("yaml").safe_dump({**AXES, "steps_per_epoch": 1}))
     assert main(["cost", str(config), "--config", "budget={circuit_executions: 300}"]) == 0
     out = capsys.readouterr().out
     assert "3 of 4 cells run (1 skipped by the budget)" in out and "circuit executions: 144" in out

@@ -17,6 +17,7 @@ from autoqml.metrics import (
     ks_statistic,
     meyer_wallach,
     relative_entropy,
+    relative_entropy_qiskit,
     transpiled_depth,
 )
 
@@ -52,6 +53,28 @@ def test_kl_floors_generated_zeros():
     value = relative_entropy(target=p, generated=q)
     assert np.isfinite(value)
     assert value == pytest.approx(expected, rel=1e-12)
+
+
+def test_qiskit_direction_by_hand(rng):
+    """D(Q || P) = sum_x Q log(Q / P), Q's zeros raised to 1e-8 and both renormalized (qiskit's get_rel_entr)."""
+    for _ in range(10):
+        p, q = rng.dirichlet(np.ones(8), size=2)
+        expected = float(np.sum(q * np.log(q / p)))
+        assert relative_entropy_qiskit(target=p, generated=q) == pytest.approx(expected, rel=1e-12)
+    p, q = np.array([0.25, 0.25, 0.5]), np.array([0.5, 0.5, 0.0])
+    floored = np.array([0.5, 0.5, 1e-8]) / (1 + 1e-8)
+    assert relative_entropy_qiskit(target=p, generated=q) == pytest.approx(
+        float(np.sum(floored * np.log(floored / p))), rel=1e-12)
+
+
+def test_qiskit_direction_is_infinite_on_an_empty_target_bin(rng):
+    """qiskit floors the generator's zeros, not the target's: an empty target bin gives +inf, even for Q = P."""
+    p = np.array([0.5, 0.5, 0.0])
+    assert relative_entropy_qiskit(target=p, generated=p) == np.inf
+    batch = rng.dirichlet(np.ones(3), size=4)
+    assert np.all(relative_entropy_qiskit(target=p, generated=batch) == np.inf)
+    full = rng.dirichlet(np.ones(3))
+    assert relative_entropy_qiskit(target=full, generated=batch).shape == (4,)
 
 
 def test_kl_batched(rng):

@@ -255,8 +255,11 @@ def test_ids_change_when_a_training_key_changes(raw, key, data):
 
         assert before.isdisjoint(cell_id({**p, "backend": "other"}) for p in params)
         return
-    value = data.draw(st.integers(0, 2**32 - 1) if key == "seed" else st.integers(1, 4000))
-    if value == raw.get(key):
+    if key == "discriminator_input":
+        value = data.draw(st.sampled_from(["standardized", "raw"]))
+    else:
+        value = data.draw(st.integers(0, 2**32 - 1) if key == "seed" else st.integers(1, 4000))
+    if value == raw.get(key, {"discriminator_input": "standardized", "steps_per_epoch": "auto"}.get(key)):
         return
     assert before.isdisjoint(_ids({**raw, key: value}))
 

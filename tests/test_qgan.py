@@ -1,64 +1,141 @@
-"""The batched trainer: each row trains exactly as alone, deterministically, and actually learns."""
+"""The batched trainer: qiskit's epochs, each row trains exactly as alone, deterministically, and learns."""
 
 import numpy as np
 import pytest
+import torch
 
+from autoqml.batches import CHUNK_STEPS, Batches
 from autoqml.circuits import PARAMETER_SPREAD, build_generator
-from autoqml.data import discretize, parametric_samples
+from autoqml.data import grid_indices, parametric_samples
 from autoqml.metrics import relative_entropy
-from autoqml.qgan import CHUNK_EPOCHS, Row, train_rows
+from autoqml.qgan import Row, train_rows
 from autoqml.simulator import initial_state
 
+BATCH = 128
 
-def _rows(n: int, initialization: str, seeds, lrs=(1e-2,)):
-    grid, target = discretize(samples=parametric_samples(kind="lognormal", params={}, samples=5000, seed=1),
-                              num_qubits=n, method=[0, 7])
+
+def _rows(n: int, initialization: str, seeds, lrs=(1e-2,), samples=5000, state="per_step"):
+    _, indices = grid_indices(samples=parametric_samples(kind="lognormal", params={}, samples=samples, seed=1),
+                                 num_qubits=n, method=[0, 7])
+    target = np.bincount(indices, minlength=2**n) / indices.size
     gen = build_generator(ansatz="zoufal", num_qubits=n, reps=1, initialization=initialization)
     rows = [Row(seed=s, target=target, initial_state=initial_state(gen.initial),
                 parameter_spread=PARAMETER_SPREAD[initialization], generator_lr=lrs[i % len(lrs)],
-                generator_betas=(0.7, 0.99), discriminator_lr=1e-3, discriminator_betas=(0.9, 0.999))
+                generator_betas=(0.7, 0.99), discriminator_lr=1e-3, discriminator_betas=(0.9, 0.999),
+                training_set=indices, generator_state=state)
             for i, s in enumerate(seeds)]
     return gen, target, rows
 
 
-def _train(gen, rows, epochs=CHUNK_EPOCHS + 40):
-    return train_rows(ansatz=gen.ansatz, rows=rows, widths=[50, 20], batch_size=128, num_epochs=epochs,
-                      log_every=10)
+def _train(gen, rows, epochs, steps_per_epoch=None):
+    return train_rows(ansatz=gen.ansatz, rows=rows, widths=[50, 20], batch_size=BATCH, num_epochs=epochs,
+                      log_every=10, steps_per_epoch=steps_per_epoch)
 
 
-def test_batched_rows_equal_rows_trained_alone():
-    """Different seeds and learning rates in one batch; the run crosses a chunk of random draws."""
-    gen, _, rows = _rows(3, "uniform", seeds=[11, 12, 13, 14], lrs=(1e-2, 3e-3))
-    batched = _train(gen, rows)
+def _assert_same(together, alone, atol=1e-6):
+    assert np.abs(together.parameters - alone.parameters).max() <= atol
+    assert np.abs(together.generated - alone.generated).max() <= atol
+    for name in ("kl", "ks", "loss_d", "loss_g"):
+        assert np.allclose(together.curves[name], alone.curves[name], rtol=0, atol=atol)
+    for key, weights in together.discriminator.items():
+        assert np.abs(weights - alone.discriminator[key]).max() <= atol
+
+
+def test_an_epoch_walks_the_training_set_in_floor_n_over_b_batches():
+    """qiskit's epoch: floor(n / B) steps; the batches of an epoch add up to the training set less n mod B values,
+    and every epoch is a new shuffle."""
+    rng = np.random.default_rng(0)
+    training = rng.integers(0, 8, size=1000)
+    batches = Batches(rngs=[np.random.default_rng(3)], targets=np.full((1, 8), 1 / 8), training_sets=[training],
+                      batch_size=BATCH, steps_per_epoch=None, num_epochs=3)
+    assert batches.walk and batches.steps_per_epoch == 1000 // BATCH == 7
+    full = np.bincount(training, minlength=8)
+    epochs = []
+    for _ in range(3):
+        steps = [real[0].numpy() * BATCH for real, _ in batches.epoch()]
+        assert len(steps) == 7 and all(np.isclose(s.sum(), BATCH) for s in steps)
+        walked = np.sum(steps, axis=0)
+        left = full - walked
+        assert np.all(left >= -1e-9) and np.isclose(left.sum(), 1000 - 7 * BATCH)
+        epochs.append(walked)
+    assert not np.allclose(epochs[0], epochs[1])
+
+
+def test_an_epoch_needs_a_training_set_of_at_least_one_batch():
+    with pytest.raises(ValueError, match="batch_size 128"):
+        Batches(rngs=[np.random.default_rng(3)], targets=np.full((1, 8), 1 / 8),
+                training_sets=[np.zeros(100, dtype=int)], batch_size=BATCH, steps_per_epoch=None, num_epochs=1)
+
+
+def test_training_makes_steps_per_epoch_steps_and_records_them():
+    gen, _, rows = _rows(3, "uniform", seeds=[1], samples=700)  # 700 lognormal draws, ~580 within [0, 7]
+    (walk,) = _train(gen, rows, epochs=3)
+    assert walk.schedule == {"steps_per_epoch": rows[0].training_set.size // BATCH,
+                             "steps": 3 * (rows[0].training_set.size // BATCH), "real_batches": "epoch_walk"}
+    (fixed,) = _train(gen, rows, epochs=3, steps_per_epoch=2)
+    assert fixed.schedule == {"steps_per_epoch": 2, "steps": 6, "real_batches": "with_replacement"}
+    assert walk.curves["epoch"] == fixed.curves["epoch"] == [0, 3]
+
+
+@pytest.mark.parametrize("steps_per_epoch", [None, 3])
+def test_batched_rows_equal_rows_trained_alone(steps_per_epoch):
+    """Different seeds and learning rates in one batch; the with-replacement run crosses a chunk of draws."""
+    gen, _, rows = _rows(3, "uniform", seeds=[11, 12, 13, 14], lrs=(1e-2, 3e-3), samples=700)
+    epochs = 6 if steps_per_epoch is None else CHUNK_STEPS // 3 + 4
+    batched = _train(gen, rows, epochs, steps_per_epoch)
     for row, together in zip(rows, batched):
-        (alone,) = _train(gen, [row])
-        assert np.abs(together.parameters - alone.parameters).max() <= 1e-6
-        assert np.abs(together.generated - alone.generated).max() <= 1e-6
-        for name in ("kl", "ks", "loss_d", "loss_g"):
-            assert np.allclose(together.curves[name], alone.curves[name], rtol=0, atol=1e-6)
-        for key, weights in together.discriminator.items():
-            assert np.abs(weights - alone.discriminator[key]).max() <= 1e-6
+        (alone,) = _train(gen, [row], epochs, steps_per_epoch)
+        _assert_same(together, alone)
+
+
+def test_one_step_per_epoch_and_persistent_adam_reproduce_the_earlier_trainer():
+    """Numbers of the trainer before qiskit's epochs (commit b95e071, same rows, 72 epochs, 2 chunks of draws)."""
+    gen, _, rows = _rows(3, "uniform", seeds=[11, 12], lrs=(1e-2, 3e-3), state="persistent")
+    first, second = _train(gen, rows, 72, steps_per_epoch=1)
+    before = {
+        "parameters": [[-0.8736944611521358, -0.08880747975603392, -0.4642085363584422, 0.5082356650310944,
+                        0.703818673968978, 0.6095142142981792],
+                       [-0.2771375558106269, -0.11388101712088068, -0.2729222768928266, 0.10638206080499109,
+                        0.22449715329764253, 0.18391315444915624]],
+        "kl": [0.6593938102112886, 0.21819882289813808],
+        "loss_d": [1.3938614576636428, 1.3820403230190088],
+    }
+    for r, result in enumerate((first, second)):
+        assert np.abs(result.parameters - before["parameters"][r]).max() <= 1e-12
+        assert result.curves["kl"][-1] == pytest.approx(before["kl"][r], abs=1e-12)
+        assert result.curves["loss_d"][-1] == pytest.approx(before["loss_d"][r], abs=1e-12)
 
 
 def test_same_seed_same_result_different_seed_different_result():
-    gen, _, rows = _rows(3, "random", seeds=[5, 5, 6])
-    first, twin, other = _train(gen, rows, epochs=30)
+    gen, _, rows = _rows(3, "random", seeds=[5, 5, 6], samples=700)
+    first, twin, other = _train(gen, rows, epochs=4)
     assert np.array_equal(first.parameters, twin.parameters)
     assert not np.allclose(first.parameters, other.parameters)
 
 
 def test_initial_parameters_follow_the_initialization():
     for initialization, spread in (("uniform", 0.1), ("random", np.pi)):
-        gen, _, rows = _rows(3, initialization, seeds=range(20))
+        gen, _, rows = _rows(3, initialization, seeds=range(20), samples=300)
         start = np.concatenate([r.initial_parameters for r in _train(gen, rows, epochs=1)])
         assert np.abs(start).max() <= spread and np.abs(start).max() > 0.8 * spread
 
 
+def test_per_step_generator_moves_each_parameter_by_about_the_learning_rate():
+    """qiskit's restarted ADAM is a sign step: after one step every parameter moved by lr (up to the noise
+    factor), whatever the size of its gradient."""
+    gen, _, rows = _rows(3, "uniform", seeds=[2], lrs=(1e-3,), samples=300)
+    (result,) = _train(gen, rows, epochs=1, steps_per_epoch=1)
+    moved = np.abs(result.parameters - result.initial_parameters)
+    assert np.allclose(moved, 1e-3, rtol=1e-2)
+
+
 def test_training_learns_the_lognormal():
     """Zoufal et al.'s first benchmark: log-normal on [0, 7] with 3 qubits; KL falls by at least 4x."""
-    gen, target, rows = _rows(3, "uniform", seeds=[1, 2, 3], lrs=(3e-3,))
-    results = _train(gen, rows, epochs=1000)
+    gen, target, rows = _rows(3, "uniform", seeds=[1, 2, 3], lrs=(3e-3,), samples=5000)
+    results = _train(gen, rows, epochs=60)
     for result in results:
-        assert result.curves["epoch"][0] == 0 and result.curves["epoch"][-1] == 1000
+        assert result.schedule["steps"] == 60 * (rows[0].training_set.size // BATCH)
+        assert result.curves["epoch"][0] == 0 and result.curves["epoch"][-1] == 60
         assert result.curves["kl"][-1] < min(0.25 * result.curves["kl"][0], 0.05)
         assert result.curves["kl"][-1] == pytest.approx(relative_entropy(target=target, generated=result.generated))
+    assert torch.get_num_threads() >= 1

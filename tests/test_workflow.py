@@ -118,7 +118,7 @@ SMALL = {
     "n_containers": 2,
     "visualizations": ["target_histogram"],
     "distributions": [{"name": "epex", "data_path": "data/DE.csv", "column": "Price", "hour": 0,
-                       "start": "2015-01-01", "end": "2016-01-01"}],
+                       "start": "2015-01-01", "end": "2016-01-01", "samples": 640}],  # 10 steps per epoch
     "ansaetze": [{"type": "zoufal", "repetitions": [1]}],
     "initializations": [{"type": "uniform"}, {"type": "random"}],
     "num_qubits": [2],
@@ -242,8 +242,10 @@ BACKENDS = {
     "num_training_runs": 2,
     "discriminator": {"type": "custom_classical_1", "hparams": {"lr": [0.001]}},
     "optimizer": {"lr": [0.005]},
+    "steps_per_epoch": 1,
     "backend": ["statevector", {"type": "aer", "shots": 200}, {"type": "ibm", "device": "fake_manila", "shots": 100}],
-    # executions per cell: 10 epochs x 2 runs x (2P + 1), P = 4 (k1), 6 (k2), + 1 evaluation; the last one skips
+    # executions per cell: 10 epochs x 1 step x 2 runs x (2P + 1), P = 4 (k1), 6 (k2), + 1 evaluation; the last
+    # one skips
     "budget": {"circuit_executions": 800},
     "evaluation": {"backend": {"type": "aer", "noise_model": "fake_manila"}, "shots": 4000, "all_cells": True},
     "entangling_samples": 50,

@@ -1,7 +1,8 @@
 """From raw cell results to the paper's Table I: per-run rows, per-setting statistics, the best setting.
 
 A *setting* is one cell (one hyperparameter combination); its statistics are the mean and sample standard
-deviation over its runs of the final KL divergence, the KS statistic and the transpiled depth.
+deviation over its runs of the final KL divergence, the KS statistic and the transpiled depth, and of the KL
+divergence in qiskit's direction (``kl_qiskit``, +inf for a run whose target has empty bins: qiskit's value).
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ SETTING_COLUMNS = ["distribution", "ansatz", "num_qubits", "discriminator", "d_l
 #: Config ``metrics`` value -> statistics column that ranks settings.
 RANKING = {"relative_entropy": "kl", "kolmogorov_smirnov": "ks"}
 _LABELS = {"initialization": "Initialization", "reps": "k", "ks_mean": "µKS", "ks_std": "σKS",
-           "kl_mean": "µRE", "kl_std": "σRE", "depth_mean": "µDepth", "depth_std": "σDepth"}
+           "kl_mean": "µRE", "kl_std": "σRE", "depth_mean": "µDepth", "depth_std": "σDepth",
+           "kl_qiskit_mean": "µRE(Q‖P)", "kl_qiskit_std": "σRE(Q‖P)"}
 
 
 def run_table(*, results: list[dict], depths: dict[str, list[int]] | None = None) -> pd.DataFrame:
-    """One row per run: setting columns, cell id and label, seed, final KL and KS, and (if known) depth.
+    """One row per run: setting columns, cell id and label, seed, final KL (both directions; None stored for
+    qiskit's is +inf) and KS, and (if known) depth.
 
     `depths` maps a cell id to the transpiled depth of each of its runs (transpiler seeded per run).
     """
@@ -43,10 +46,15 @@ def run_table(*, results: list[dict], depths: dict[str, list[int]] | None = None
         for run in result["runs"]:
             depth = cell_depths[run["run"]] if cell_depths is not None else np.nan
             rows.append({**setting, "cell": cell["id"], "label": cell["label"], "run": run["run"],
-                         "seed": run["seed"], "kl": run["final"]["kl"], "ks": run["final"]["ks"], "depth": depth})
+                         "seed": run["seed"], "kl": run["final"]["kl"], "ks": run["final"]["ks"], "depth": depth,
+                         "kl_qiskit": _infinite_if_none(run["final"]["kl_qiskit"])})
     if not rows:
         raise AutoQMLError("no results to aggregate: train at least one cell first")
     return pd.DataFrame(rows)
+
+
+def _infinite_if_none(value: float | None) -> float:
+    return np.inf if value is None else value
 
 
 def load_depths(*, depth_files: list[str | Path], structure_of: dict[str, str]) -> dict[str, list[int]]:
@@ -56,11 +64,13 @@ def load_depths(*, depth_files: list[str | Path], structure_of: dict[str, str]) 
 
 
 def statistics(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean and sample std (ddof=1) over runs of KS, KL and depth per setting, sorted like Table I."""
+    """Mean and sample std (ddof=1) over runs of KS, KL and depth per setting, sorted like Table I; a setting
+    with an infinite qiskit-direction KL gets mean inf and std NaN there."""
     grouped = runs.groupby(["cell", "label", *SETTING_COLUMNS], sort=False)
     stats = grouped.agg(runs=("run", "size"), ks_mean=("ks", "mean"), ks_std=("ks", "std"),
                         kl_mean=("kl", "mean"), kl_std=("kl", "std"),
-                        depth_mean=("depth", "mean"), depth_std=("depth", "std")).reset_index()
+                        depth_mean=("depth", "mean"), depth_std=("depth", "std"),
+                        kl_qiskit_mean=("kl_qiskit", "mean"), kl_qiskit_std=("kl_qiskit", "std")).reset_index()
     stats[["ks_std", "kl_std", "depth_std"]] = stats[["ks_std", "kl_std", "depth_std"]].fillna(0.0)
     return stats.sort_values(SETTING_COLUMNS, kind="stable").reset_index(drop=True)
 
@@ -92,7 +102,8 @@ def write_tables(stats: pd.DataFrame, *, csv: str | Path, markdown: str | Path, 
 
 
 def _table_one(stats: pd.DataFrame):
-    """Tables laid out like the paper's: rows initialization x k, columns µKS σKS µRE σRE µDepth σDepth."""
+    """Tables laid out like the paper's: rows initialization x k, columns µKS σKS µRE σRE µDepth σDepth, then
+    qiskit's direction µRE(Q‖P) σRE(Q‖P)."""
     keys = ["distribution", "ansatz", "num_qubits", "discriminator", "d_lr", "g_lr", "backend"]
     for values, group in stats.groupby(keys, sort=True):
         setting = dict(zip(keys, values))
@@ -100,5 +111,5 @@ def _table_one(stats: pd.DataFrame):
                  f"{setting['discriminator']} (lr {setting['d_lr']:g}), generator lr {setting['g_lr']:g}"
                  + ("" if setting["backend"] == STATEVECTOR else f", trained on {setting['backend']}"))
         table = group[["initialization", "reps", "ks_mean", "ks_std", "kl_mean", "kl_std", "depth_mean",
-                       "depth_std"]].rename(columns=_LABELS)
+                       "depth_std", "kl_qiskit_mean", "kl_qiskit_std"]].rename(columns=_LABELS)
         yield title, table.reset_index(drop=True)

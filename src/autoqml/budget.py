@@ -3,8 +3,9 @@
 Costs are estimated per cell when the workflow is parsed, before anything runs:
 
 * classical seconds: the shard balancer's cost model (:meth:`autoqml.study.Study.cell_seconds`);
-* circuit executions: a shot-based cell binds 2P+1 parameter sets per run and epoch,
-  ``runs x epochs x (2P+1)``; exact (statevector) cells execute none;
+* circuit executions: a shot-based cell binds 2P+1 parameter sets per run and step,
+  ``runs x steps x (2P+1)`` with steps = epochs x steps per epoch (:func:`autoqml.batches.planned_steps`); exact
+  (statevector) cells execute none;
 * shots: ``circuit executions x shots``; device evaluation adds ``evaluation.shots`` per evaluated model
   (the best model is reserved before any cell, with ``all_cells`` each cell carries its own);
 * transpiled depth on the study's ``device``, run 0's transpiler seed: the first value the depth rule reports,
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from autoqml.backends import shots_of
+from autoqml.batches import planned_steps
 
 #: budget key -> Cost field it caps (max_depth is a per-cell limit, the others are study totals).
 TOTALS = {"classical_seconds": "seconds", "circuit_executions": "circuit_executions", "shots": "shots"}
@@ -52,7 +54,7 @@ def training_cost(params: dict, *, num_parameters: int, seconds: float, depth: i
     """A cell's cost: its seconds, its executions and shots if shot-based, plus its own device evaluation when
     ``evaluation.all_cells`` is set."""
     shots = shots_of(params["backend"])
-    executions = params["num_training_runs"] * params["num_epochs"] * (2 * num_parameters + 1) if shots else 0
+    executions = params["num_training_runs"] * planned_steps(params) * (2 * num_parameters + 1) if shots else 0
     cost = Cost(seconds, executions, executions * shots, depth)
     if evaluation is not None and evaluation["all_cells"]:
         cost = Cost(cost.seconds, cost.circuit_executions + 1, cost.shots + evaluation["shots"], depth)

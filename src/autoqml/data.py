@@ -348,7 +348,15 @@ def _as_float(value: Real) -> float:
 def discretize(
     *, samples: np.ndarray, num_qubits: int, method: str | Sequence[float] = "optimal", field: str = "discretization"
 ) -> tuple[Grid, np.ndarray]:
-    r"""Map samples to the nearest of 2^N grid points and return the grid and the target probabilities P.
+    """The grid of `samples` (:func:`grid_indices`) and the target probabilities P: their histogram on it."""
+    grid, indices = grid_indices(samples=samples, num_qubits=num_qubits, method=method, field=field)
+    return grid, np.bincount(indices, minlength=2**num_qubits).astype(np.float64) / indices.size
+
+
+def grid_indices(
+    *, samples: np.ndarray, num_qubits: int, method: str | Sequence[float] = "optimal", field: str = "discretization"
+) -> tuple[Grid, np.ndarray]:
+    r"""Choose the 2^N grid points for `samples` and map every kept sample to its nearest one (its basis state).
 
     ``"minmax"`` spans [min, max]. ``"optimal"`` picks the range of the uniform quantizer with least mean
     squared error, samples outside [a, b] clipped to the end points (Lloyd-Max with optimal clipping):
@@ -397,8 +405,7 @@ def discretize(
                 field, grid.low, grid.high, int((~inside).sum()), data.size,
             )
         data = data[inside]
-    counts = np.bincount(grid.index_of(data), minlength=2**num_qubits)
-    return grid, counts.astype(np.float64) / data.size
+    return grid, grid.index_of(data)
 
 
 def _check_qubits(num_qubits: int, *, field: str) -> None:

@@ -1,4 +1,4 @@
-"""The classical discriminator: a PyTorch MLP on the (standardized) sample value, one network per row.
+"""The classical discriminator: a PyTorch MLP on the sample value (or its standardized grid index), one per row.
 
 Architecture (the paper's ``custom_classical_1`` and ``_2``): value -> ``n_input`` -> ``n_hidden``... -> 1, LeakyReLU
 (slope 0.2, as qiskit-aqua's PyTorch discriminator) between layers and a sigmoid output, the probability that a
@@ -46,9 +46,10 @@ class BatchedMLP:
             yield weight, flat[:, start + fan_out * fan_in : start + fan_out * (fan_in + 1)]
 
     def __call__(self, values: torch.Tensor) -> torch.Tensor:
-        """D(values) per row: values (G,) -> probabilities (rows, G) that each value is a real sample."""
+        """D(values) per row: values (G,) or one row each (rows, G) -> probabilities (rows, G) that each value is a
+        real sample."""
         rows, last = self.flat.shape[0], len(self._slices) - 1
-        h = values.to(torch.float64).reshape(1, -1, 1).expand(rows, -1, 1)
+        h = values.to(torch.float64).reshape(-1, values.shape[-1], 1).expand(rows, -1, 1)
         for i, (weight, bias) in enumerate(self._layers(self.flat)):
             h = torch.baddbmm(bias[:, None, :], h, weight.transpose(1, 2))
             h = torch.sigmoid(h) if i == last else torch.nn.functional.leaky_relu(h, LEAKY_SLOPE)

@@ -21,7 +21,8 @@ from autoqml.errors import ConfigError
 
 ID_LENGTH = 12
 #: Config keys shared by every cell of a study that change what training computes.
-_TRAINING_KEYS = ("batch_size", "num_epochs", "num_training_runs", "seed", "log_every")
+_TRAINING_KEYS = ("batch_size", "num_epochs", "num_training_runs", "seed", "log_every", "steps_per_epoch",
+                  "discriminator_input")
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ class Cell:
         p = self.params
         disc = p["discriminator"]
         return (p["ansatz"], p["reps"], p["num_qubits"], disc["n_input"], tuple(disc["n_hidden"]),
-                p["batch_size"], p["num_epochs"], p["log_every"], json.dumps(p["backend"], sort_keys=True))
+                p["batch_size"], p["num_epochs"], p["steps_per_epoch"], p["log_every"], p["optimizer"]["state"],
+                json.dumps(p["backend"], sort_keys=True))
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Cell:
@@ -64,7 +66,9 @@ def expand(cfg: dict) -> list[Cell]:
         for i, d in enumerate(cfg["discriminator"]) for lr in d["hparams"]["lr"]
     ]
     ansaetze = [(a["type"], k) for a in cfg["ansaetze"] for k in a["repetitions"]]
-    optimizers = [{"lr": lr, "betas": list(cfg["optimizer"]["betas"])} for lr in cfg["optimizer"]["lr"]]
+    optimizer = cfg["optimizer"]
+    optimizers = [{"lr": lr, "betas": list(optimizer["betas"]), "state": optimizer["state"],
+                   "noise_factor": optimizer["noise_factor"]} for lr in optimizer["lr"]]
     backends = [canonical(spec) for spec in cfg["backend"]]
     cells: dict[str, Cell] = {}
     for dist, (ansatz, reps), init, n, (disc, _), opt, backend in itertools.product(

@@ -14,6 +14,7 @@ import inspect
 import io
 
 import numpy as np
+import scipy.stats
 from numpy.typing import ArrayLike
 from qiskit import QuantumCircuit, qpy, transpile
 from qiskit.transpiler.exceptions import TranspilerError
@@ -21,6 +22,8 @@ from qiskit.transpiler.exceptions import TranspilerError
 from autoqml.errors import CircuitError, ConfigError, DataError
 
 KL_FLOOR = 1e-10
+#: qiskit's QGAN.get_rel_entr replaces generated probabilities equal to 0 by this value.
+QISKIT_GENERATED_FLOOR = 1e-8
 DEFAULT_DEVICE = "fake_montreal"  # 27-qubit Falcon r4, like the IBM devices of 2021
 
 _SUM_TOL = 1e-5  # loose enough for float32 generator outputs, tight enough to catch raw counts
@@ -75,6 +78,28 @@ def relative_entropy(*, target: ArrayLike, generated: ArrayLike) -> np.ndarray |
     support = p > 0
     ratio = np.where(support, p, 1.0) / np.maximum(q, KL_FLOOR)
     return _scalar_or_array(np.sum(np.where(support, p * np.log(ratio), 0.0), axis=-1))
+
+
+def relative_entropy_qiskit(*, target: ArrayLike, generated: ArrayLike) -> np.ndarray | float:
+    """Relative entropy in qiskit's direction, D_KL(Q || P), computed as qiskit's QGAN does.
+
+    .. math:: D_{KL}(Q \\| P) = \\sum_x Q(x) \\log \\frac{Q(x)}{P(x)}
+
+    qiskit-aqua 0.9 ``QGAN.get_rel_entr``: generated probabilities equal to 0 become 1e-8, then
+    ``scipy.stats.entropy(generated, target)`` (which renormalizes both). A target bin that is empty where the
+    generator puts mass makes the value +inf, as in qiskit; it is recorded so that results compare with
+    qiskit-based papers, while :func:`relative_entropy` (the paper's eq. 2) ranks models.
+    """
+    p, q = _distributions(target, generated)
+    q, p = np.broadcast_arrays(np.where(q == 0, QISKIT_GENERATED_FLOOR, q), p)
+    with np.errstate(divide="ignore"):
+        return _scalar_or_array(np.asarray(scipy.stats.entropy(q, p, axis=-1)))
+
+
+def finite_or_none(value: float) -> float | None:
+    """A metric as JSON can hold it: +inf (and NaN) become None."""
+    value = float(value)
+    return value if np.isfinite(value) else None
 
 
 def ks_statistic(*, target: ArrayLike, generated: ArrayLike) -> np.ndarray | float:

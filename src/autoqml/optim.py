@@ -1,12 +1,33 @@
-"""Adam over a batch of independent rows, each with its own learning rate and betas.
+"""The two players' optimizers, over a batch of independent rows, each row with its own learning rate and betas.
 
-Rows are separate training runs stacked along the first axis. The update is torch.optim.Adam's, elementwise,
-so a row's trajectory does not depend on the other rows; only the step sizes are per row.
+Rows are separate training runs stacked along the first axis. Every update is elementwise, so a row's trajectory
+does not depend on the other rows; only the step sizes are per row.
+
+* :class:`BatchedAdam` is torch.optim.Adam (state kept across steps): the discriminator's optimizer, as qiskit's
+  ``PyTorchDiscriminator`` (``torch.optim.Adam(..., amsgrad=True)``), and the generator's with
+  ``optimizer.state: persistent``.
+* :class:`RestartedAdam` is qiskit's ``ADAM`` called with ``maxiter=1``, as qiskit's ``QuantumGenerator.train``
+  calls it every step: the generator's optimizer with ``optimizer.state: per_step`` (the default).
 """
 
 from __future__ import annotations
 
 import torch
+
+#: qiskit's QuantumGenerator builds its default ADAM with noise_factor=1e-6 (ADAM's own default is 1e-8).
+QISKIT_NOISE_FACTOR = 1e-6
+STATES = ("per_step", "persistent")
+
+
+def _check_rows(params: list[torch.Tensor], lr: torch.Tensor, betas: torch.Tensor) -> None:
+    rows = params[0].shape[0]
+    if lr.shape != (rows,) or betas.shape != (rows, 2):
+        raise ValueError(f"lr must have shape ({rows},) and betas ({rows}, 2); got {lr.shape}, {betas.shape}")
+
+
+def _per_row(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A (rows,) tensor shaped to broadcast over a (rows, ...) parameter."""
+    return values.view((-1,) + (1,) * (like.dim() - 1))
 
 
 class BatchedAdam:
@@ -21,9 +42,7 @@ class BatchedAdam:
 
     def __init__(self, params: list[torch.Tensor], *, lr: torch.Tensor, betas: torch.Tensor, eps: float = 1e-8,
                  amsgrad: bool = True):
-        rows = params[0].shape[0]
-        if lr.shape != (rows,) or betas.shape != (rows, 2):
-            raise ValueError(f"lr must have shape ({rows},) and betas ({rows}, 2); got {lr.shape}, {betas.shape}")
+        _check_rows(params, lr, betas)
         self.params = params
         self._lr, self._b1, self._b2, self._eps = lr, betas[:, 0], betas[:, 1], eps
         self._m = [torch.zeros_like(p) for p in params]
@@ -37,15 +56,61 @@ class BatchedAdam:
         correction1 = 1 - self._b1**self._step
         root_correction2 = (1 - self._b2**self._step).sqrt()
         for i, (p, m, v) in enumerate(zip(self.params, self._m, self._v)):
-            shape = (-1,) + (1,) * (p.dim() - 1)
-            b1, b2 = self._b1.view(shape), self._b2.view(shape)
+            b1, b2 = _per_row(self._b1, p), _per_row(self._b2, p)
             m.mul_(b1).add_((1 - b1) * p.grad)
             v.mul_(b2).add_((1 - b2) * p.grad.square())
             if self._v_max is not None:
                 v = torch.maximum(self._v_max[i], v, out=self._v_max[i])
-            denom = (v.sqrt() / root_correction2.view(shape)).add_(self._eps)
-            p.sub_((self._lr / correction1).view(shape) * m / denom)
+            denom = (v.sqrt() / _per_row(root_correction2, p)).add_(self._eps)
+            p.sub_(_per_row(self._lr / correction1, p) * m / denom)
 
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
+
+
+class RestartedAdam:
+    """qiskit's ADAM with ``maxiter=1``: every step starts from t = 0 and m = v = v_eff = 0.
+
+    qiskit-aqua 0.9 (``qiskit/aqua/components/optimizers/adam_amsgrad.py``, ``ADAM.minimize``) resets t, m, v and
+    v_eff at the start of every ``minimize`` call, and ``QuantumGenerator.train`` calls it once per training step
+    with ``maxiter=1`` (qiskit-machine-learning 0.2 sets ``_t = 0`` before each call to the same effect). One call
+    with gradient g is therefore, elementwise, with the noise factor :math:`\\nu`:
+
+    .. math:: m = (1-\\beta_1) g,\\; v = (1-\\beta_2) g^2,\\;
+              \\eta_{eff} = \\eta \\frac{\\sqrt{1-\\beta_2}}{1-\\beta_1},\\;
+              p \\leftarrow p - \\eta_{eff} \\frac{m}{\\sqrt{v} + \\nu}
+              = p - \\eta \\frac{g}{|g| + \\nu / \\sqrt{1-\\beta_2}}
+
+    a sign step of size close to the learning rate for every parameter whose gradient is not tiny. AMSGrad's
+    v_eff = max(0, v) = v changes nothing within one iteration. The operations follow qiskit's order.
+    """
+
+    def __init__(self, params: list[torch.Tensor], *, lr: torch.Tensor, betas: torch.Tensor,
+                 noise_factor: torch.Tensor):
+        _check_rows(params, lr, betas)
+        self.params = params
+        self._lr, self._b1, self._b2, self._noise = lr, betas[:, 0], betas[:, 1], noise_factor
+
+    @torch.no_grad()
+    def step(self) -> None:
+        lr_eff = self._lr * (1 - self._b2).sqrt() / (1 - self._b1)
+        for p in self.params:
+            b1, b2 = _per_row(self._b1, p), _per_row(self._b2, p)
+            m = (1 - b1) * p.grad
+            v = (1 - b2) * p.grad * p.grad
+            p.sub_(_per_row(lr_eff, p) * m / (v.sqrt() + _per_row(self._noise, p)))
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+
+def generator_optimizer(state: str, params: list[torch.Tensor], *, lr: torch.Tensor, betas: torch.Tensor,
+                        noise_factor: torch.Tensor) -> BatchedAdam | RestartedAdam:
+    """The generator's optimizer for ``optimizer.state``: qiskit's per-step restart, or Adam with kept state."""
+    if state == "per_step":
+        return RestartedAdam(params, lr=lr, betas=betas, noise_factor=noise_factor)
+    if state == "persistent":
+        return BatchedAdam(params, lr=lr, betas=betas)
+    raise ValueError(f"optimizer.state: got {state!r}; allowed: {', '.join(STATES)}")

@@ -1,6 +1,6 @@
-"""Shot-based training: the qGAN epoch of :mod:`autoqml.qgan` with the generator measured, as hardware sees it.
+"""Shot-based training: the qGAN steps of :mod:`autoqml.qgan` with the generator measured, as hardware sees it.
 
-Each epoch makes **one** sampler call. For every row it binds 2P+1 parameter sets, theta and theta +- s_j e_j
+Each training step (an epoch has ``steps_per_epoch`` of them) makes **one** sampler call. For every row it binds 2P+1 parameter sets, theta and theta +- s_j e_j
 (j = 1..P), into the row's circuit, which was transpiled once before training; each set is measured `shots`
 times. The frequencies at theta estimate p_theta: they give the Born-sampled fake batch (``batch_size`` draws
 from them, with the same per-row random draws as the exact trainer) and the generator loss. The shifted
@@ -100,7 +100,7 @@ class ShotGenerator:
             key = _structure(circuit)
             groups.setdefault(key, []).append(r)
             first.setdefault(key, circuit)
-        # one transpilation per distinct circuit (cell), re-bound every epoch
+        # one transpilation per distinct circuit (cell), re-bound every step
         self.pubs = [(sampler.transpile(first[key], seed=seed), np.array(rows)) for key, rows in groups.items()]
         self._freq: torch.Tensor | None = None
 
@@ -138,6 +138,7 @@ def train_rows_shots(
     sampler: Sampler,
     shots: int,
     seed: int,
+    steps_per_epoch: int | None = None,
     progress_every: int | None = None,
 ) -> list[RunResult]:
     """Train every row for ``num_epochs`` epochs on `sampler`, ``shots`` shots per parameter set.
@@ -155,7 +156,8 @@ def train_rows_shots(
                              coeffs=coeffs)
 
     return train_loop(ansatz=ansatz, rows=rows, widths=widths, batch_size=batch_size, num_epochs=num_epochs,
-                      log_every=log_every, progress_every=progress_every, generator=generator)
+                      log_every=log_every, steps_per_epoch=steps_per_epoch, progress_every=progress_every,
+                      generator=generator)
 
 
 def _structure(circuit: QuantumCircuit) -> bytes:

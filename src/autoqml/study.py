@@ -14,6 +14,7 @@ from functools import cache, cached_property
 from pathlib import Path
 
 from autoqml.backends import routing, sampler_seconds, shots_of
+from autoqml.batches import planned_steps
 from autoqml.budget import Cost, admit, estimated_depth, reserve_problems, reserved, training_cost
 from autoqml.circuits import build_ansatz
 from autoqml.config import load_config, parse_text, validate_config
@@ -171,23 +172,24 @@ class Study:
     def cell_seconds(self, cell: str) -> float:
         """Estimated training seconds of one cell, without process start-up.
 
-        Exact part, per row-epoch: a fixed 20 us, plus 2^N times (33 ns per circuit parameter + 0.45 ns per
-        discriminator multiply-add); fitted to the paper grid's shapes at 60 rows (0.05-0.18 ms per row-epoch).
-        Shot-based cells add per epoch one sampler call plus, per executed circuit, a fixed cost and a cost per
-        shot (:func:`autoqml.backends.sampler_seconds`: measured for Aer and local testing mode, assumed for a real
-        device).
+        Exact part, per row-step (:func:`autoqml.batches.planned_steps`): a fixed 20 us, plus 2^N times (33 ns per
+        circuit parameter + 0.45 ns per discriminator multiply-add); fitted to the paper grid's shapes at 60 rows
+        (0.05-0.18 ms per row-step). Shot-based cells add per step one sampler call plus, per executed circuit, a
+        fixed cost and a cost per shot (:func:`autoqml.backends.sampler_seconds`: measured for Aer and local
+        testing mode, assumed for a real device).
         """
         p, d = self.grid[cell].params, self.grid[cell].params["discriminator"]
         widths = [1, d["n_input"], *d["n_hidden"], 1]
         macs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
         parameters = _num_parameters(*_structure(p))
-        per_row_epoch = 2e-5 + 2 ** p["num_qubits"] * (3.3e-8 * parameters + 4.5e-10 * macs)
-        seconds = p["num_training_runs"] * p["num_epochs"] * per_row_epoch
+        per_row_step = 2e-5 + 2 ** p["num_qubits"] * (3.3e-8 * parameters + 4.5e-10 * macs)
+        steps = planned_steps(p)
+        seconds = p["num_training_runs"] * steps * per_row_step
         shots = shots_of(p["backend"])
         if shots:
             call, execution, shot = sampler_seconds(p["backend"])
             executions = p["num_training_runs"] * (2 * parameters + 1)
-            seconds += p["num_epochs"] * (call + executions * (execution + shots * shot))
+            seconds += steps * (call + executions * (execution + shots * shot))
         return seconds
 
     def pending(self, cells: list[str]) -> list[str]:

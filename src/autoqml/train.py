@@ -16,11 +16,12 @@ from autoqml import __version__
 from autoqml.backends import is_exact
 from autoqml.backends import label as backend_label
 from autoqml.circuits import PARAMETER_SPREAD, Generator, build_generator
-from autoqml.data import Grid, normal_amplitudes, target_distribution
+from autoqml.data import Grid, normal_amplitudes
 from autoqml.grid import Cell
-from autoqml.qgan import Row, train_rows
+from autoqml.qgan import Row, discriminator_input, train_rows
 from autoqml.simulator import initial_state
 from autoqml.store import write_result
+from autoqml.training_set import training_set
 
 logger = logging.getLogger(__name__)
 _LIBRARIES = ("qiskit", "qiskit-aer", "qiskit-ibm-runtime", "torch", "numpy", "scipy")
@@ -33,31 +34,51 @@ def run_seed(*, root: int, cell_id: str, run: int) -> int:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A cell made ready to train: its grid and target, its generator, one row per run."""
+    """A cell made ready to train: its grid and target, its generator, one row per run, its epoch schedule."""
 
     grid: Grid
     target: np.ndarray
     generator: Generator
     rows: list[Row]
+    steps_per_epoch: int | None
 
 
 def prepare(cell: Cell) -> Prepared:
     """Load the cell's data, build its generator and the rows of its runs (seeds derived from the cell id)."""
     p = cell.params
-    grid, target = target_distribution(distribution=p["distribution"], num_qubits=p["num_qubits"], seed=p["seed"])
-    amplitudes = normal_amplitudes(grid=grid, probabilities=target) if p["initialization"] == "normal" else None
+    data = training_set(distribution=p["distribution"], num_qubits=p["num_qubits"], seed=p["seed"])
+    amplitudes = (normal_amplitudes(grid=data.grid, probabilities=data.target)
+                  if p["initialization"] == "normal" else None)
     generator = build_generator(ansatz=p["ansatz"], num_qubits=p["num_qubits"], reps=p["reps"],
                                 initialization=p["initialization"], normal_amplitudes=amplitudes)
     psi0 = initial_state(generator.initial)
+    d_input = discriminator_input(kind=p["discriminator_input"], grid=data.grid)
     disc, opt = p["discriminator"], p["optimizer"]
     rows = [
-        Row(seed=run_seed(root=p["seed"], cell_id=cell.id, run=r), target=target, initial_state=psi0,
+        Row(seed=run_seed(root=p["seed"], cell_id=cell.id, run=r), target=data.target, initial_state=psi0,
             parameter_spread=PARAMETER_SPREAD[p["initialization"]],
             generator_lr=opt["lr"], generator_betas=tuple(opt["betas"]),
-            discriminator_lr=disc["lr"], discriminator_betas=tuple(disc["betas"]))
+            discriminator_lr=disc["lr"], discriminator_betas=tuple(disc["betas"]), training_set=data.indices,
+            discriminator_input=d_input, generator_state=opt["state"], generator_noise_factor=opt["noise_factor"])
         for r in range(p["num_training_runs"])
     ]
-    return Prepared(grid, target, generator, rows)
+    return Prepared(data.grid, data.target, generator, rows, _steps_per_epoch(cell, len(data.indices)))
+
+
+def _steps_per_epoch(cell: Cell, size: int) -> int | None:
+    """None for qiskit's epoch walk (``auto``); an integer for that many with-replacement batches per epoch.
+
+    ``auto`` with a training set smaller than one batch (qiskit refuses it) trains one with-replacement batch
+    per epoch, and says so.
+    """
+    steps, batch = cell.params["steps_per_epoch"], cell.params["batch_size"]
+    if steps != "auto":
+        return steps
+    if size < batch:
+        logger.warning("cell %s: training set of %d values is smaller than batch_size %d: one batch per epoch, "
+                       "drawn with replacement", cell.id, size, batch)
+        return 1
+    return None
 
 
 def train_cell(*, cell: Cell, out: str | Path, progress_every: int | None = None, routing: dict | None = None) -> dict:
@@ -88,16 +109,31 @@ def train_cells(*, cells: list[Cell], out: str | Path, progress_every: int | Non
 def _train_shape(cells: list[Cell], out: Path, progress_every: int | None, routing: dict) -> list[dict]:
     started = time.perf_counter()
     prepared = [prepare(cell) for cell in cells]
+    ready = time.perf_counter()
+    schedules: dict[int | None, list[int]] = {}
+    for i, prep in enumerate(prepared):
+        schedules.setdefault(prep.steps_per_epoch, []).append(i)
+    results: dict[int, dict] = {}
+    for steps, members in schedules.items():
+        stored = _train_batch([cells[i] for i in members], [prepared[i] for i in members], steps, out,
+                              progress_every, routing, prepare_s=(ready - started) * len(members) / len(cells))
+        results.update(zip(members, stored))
+    return [results[i] for i in range(len(cells))]
+
+
+def _train_batch(cells: list[Cell], prepared: list[Prepared], steps: int | None, out: Path,
+                 progress_every: int | None, routing: dict, *, prepare_s: float) -> list[dict]:
+    """Train cells of one shape and one epoch schedule as one batch of rows, and store each cell."""
     rows = [row for p in prepared for row in p.rows]
     p = cells[0].params
     disc = p["discriminator"]
-    ready = time.perf_counter()
     logger.info("%d cell(s) of shape %s k%d q%d: %d runs x %d epochs in one batch on %s", len(cells), p["ansatz"],
                 p["reps"], p["num_qubits"], len(rows), p["num_epochs"], backend_label(p["backend"]))
     common = {"ansatz": prepared[0].generator.ansatz, "rows": rows, "widths": [disc["n_input"], *disc["n_hidden"]],
               "batch_size": p["batch_size"], "num_epochs": p["num_epochs"], "log_every": p["log_every"],
-              "progress_every": progress_every}
+              "steps_per_epoch": steps, "progress_every": progress_every}
     quantum = None
+    ready = time.perf_counter()
     if is_exact(p["backend"]):
         runs = train_rows(**common)
     else:
@@ -111,8 +147,10 @@ def _train_shape(cells: list[Cell], out: Path, progress_every: int | None, routi
                                     seed=p["seed"])
         quantum = {"backend": backend_label(spec), "device": sampler.backend.name, **sampler.usage}
     trained = time.perf_counter()
-    batch = {"cells": len(cells), "rows": len(rows), "prepare_s": ready - started, "train_s": trained - ready,
-             "seconds_per_seed_epoch": (trained - ready) / (len(rows) * p["num_epochs"])}
+    seed_steps = len(rows) * runs[0].schedule["steps"]
+    batch = {"cells": len(cells), "rows": len(rows), "prepare_s": prepare_s, "train_s": trained - ready,
+             "seconds_per_seed_epoch": (trained - ready) / (len(rows) * p["num_epochs"]),
+             "seconds_per_seed_step": (trained - ready) / seed_steps}
     results, start = [], 0
     for cell, prep in zip(cells, prepared):
         results.append(_store(cell, prep, runs[start:start + len(prep.rows)], batch, out, quantum))
@@ -124,9 +162,10 @@ def _store(cell: Cell, prepared: Prepared, runs: list, batch: dict, out: Path, q
     """Assemble one cell's result from its rows of a batch and write it atomically."""
     kl = np.array([run.curves["kl"][-1] for run in runs])
     ks = np.array([run.curves["ks"][-1] for run in runs])
+    kl_qiskit = [run.curves["kl_qiskit"][-1] for run in runs]
     result = {
         "format": "autoqml.cell-result",
-        "version": 1,
+        "version": 2,
         "cell": {"id": cell.id, "label": cell.label, "params": cell.params},
         "grid": {"low": prepared.grid.low, "high": prepared.grid.high, "num_qubits": prepared.grid.num_qubits},
         "target": prepared.target.tolist(),
@@ -134,12 +173,13 @@ def _store(cell: Cell, prepared: Prepared, runs: list, batch: dict, out: Path, q
         "runs": [
             {"run": r, "seed": run.seed, "initial_parameters": run.initial_parameters.tolist(),
              "parameters": run.parameters.tolist(), "generated": run.generated.tolist(),
-             "final": {"kl": float(kl[r]), "ks": float(ks[r])}, "curves": run.curves}
+             "final": {"kl": float(kl[r]), "kl_qiskit": kl_qiskit[r], "ks": float(ks[r])}, "curves": run.curves}
             for r, run in enumerate(runs)
         ],
         "summary": {"kl_mean": float(kl.mean()), "kl_std": float(kl.std(ddof=1)) if len(kl) > 1 else 0.0,
                     "ks_mean": float(ks.mean()), "ks_std": float(ks.std(ddof=1)) if len(ks) > 1 else 0.0,
                     "best_run": int(kl.argmin())},
+        "training": {**runs[0].schedule, "training_set_size": len(prepared.rows[0].training_set)},
         "timings": {key: value for key, value in batch.items() if key != "cells" and key != "rows"},
         "batch": {"cells": batch["cells"], "rows": batch["rows"]},
         **({"quantum": _share(quantum, len(runs) / batch["rows"])} if quantum else {}),
