@@ -4,9 +4,9 @@ Runs ``config/paper.json`` (540 cells x 10 runs x 2000 epochs) in a fresh workin
 is the given EPEX file, then reads Snakemake's per-job benchmark records. Prints wall and CPU time, peak memory per
 job, time per stage (training, depth transpilation, gathering, aggregation, plots), CPU seconds per seed-epoch, and
 the reference (qiskit-machine-learning's SamplerQNN, timed in this process on the acceptance cell as
-``bench_cell.py`` does) extrapolated to the grid's seed-epochs.
+``bench_cell.py`` does) extrapolated to the grid's seed-steps (qiskit's epochs: 39 steps each in the paper grid).
 
-Run: ``python benchmarks/bench_grid.py`` (about 10 minutes on 2 cores); ``--epochs 20`` for a quick check.
+Run: ``python benchmarks/bench_grid.py`` (hours on 2 cores at qiskit's epochs); ``--epochs 20`` for a quick check.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from bench_cell import REPO, WARMUP_EPOCHS, load_cell, reference_qnn, train_reference
+from autoqml.batches import planned_steps
 from autoqml.config import load_config
 from autoqml.grid import expand
 from autoqml.train import prepare
@@ -61,14 +62,14 @@ def job_records(root: Path) -> list[dict]:
     return records
 
 
-def reference_seconds_per_seed_epoch(data: str, epochs: int, runs: int) -> float:
+def reference_seconds_per_seed_step(data: str, steps: int, runs: int) -> float:
     """SamplerQNN + TorchConnector on the acceptance cell, one run at a time (see bench_cell.py)."""
     cell = load_cell(data, WARMUP_EPOCHS)
     prepared = prepare(cell)
     qnn = reference_qnn(prepared.generator)
-    train_reference(qnn, cell, prepared.rows[0], WARMUP_EPOCHS)
-    seconds = sum(train_reference(qnn, cell, row, epochs) for row in prepared.rows[:runs])
-    return seconds / (runs * epochs)
+    train_reference(qnn, cell, prepared.rows[0], 2)
+    seconds = sum(train_reference(qnn, cell, row, steps) for row in prepared.rows[:runs])
+    return seconds / (runs * steps)
 
 
 def main() -> None:
@@ -80,7 +81,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=REPO / "config" / "paper.json")
     parser.add_argument("--epochs", type=int, help="override num_epochs (quick checks); default: the config's")
     parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--ref-epochs", type=int, default=20)
+    parser.add_argument("--ref-steps", type=int, default=20)
     parser.add_argument("--ref-runs", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="working directory to use and keep (default: a temporary one)")
     args = parser.parse_args()
@@ -94,13 +95,14 @@ def main() -> None:
     shutil.copy(args.data, workdir / "data" / "DE.csv")
     config = workdir / "study.yaml"
     config.write_text(yaml.safe_dump(cfg))
-    cells = len(expand(load_config(config)))
-    seed_epochs = cells * cfg["num_training_runs"] * cfg["num_epochs"]
+    grid = expand(load_config(config))
+    cells = len(grid)
+    seed_steps = sum(cell.params["num_training_runs"] * planned_steps(cell.params) for cell in grid)
 
     print(f"machine: {platform.machine()} {platform.system()}, cpu_count={os.cpu_count()}, "
           f"load average (1 min) {os.getloadavg()[0]:.2f}, {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"grid: {args.config.name}: {cells} cells x {cfg['num_training_runs']} runs x {cfg['num_epochs']} epochs "
-          f"= {seed_epochs:,} seed-epochs; snakemake --cores {args.cores} in {workdir}")
+          f"= {seed_steps:,} seed-steps; snakemake --cores {args.cores} in {workdir}")
     wall, cpu = run_grid(workdir, config, args.cores)
     records = job_records(workdir / "results" / cfg["study"])
     stages: dict[str, list[dict]] = defaultdict(list)
@@ -114,11 +116,11 @@ def main() -> None:
     training_cpu = sum(r["cpu"] for r in stages["training"])
     print(f"\nwall {wall:.1f} s ({wall / 60:.2f} min), CPU {cpu:.1f} s, jobs {len(records)}, "
           f"peak memory per job {peak['max_rss']:.0f} MB ({peak['job']})")
-    print(f"training: {training_cpu / seed_epochs * 1e3:.4f} ms CPU per seed-epoch")
-    reference = reference_seconds_per_seed_epoch(args.ref_data, args.ref_epochs, args.ref_runs)
-    projected = reference * seed_epochs
-    print(f"reference: {reference:.4f} s per seed-epoch (SamplerQNN, {args.ref_runs} runs x {args.ref_epochs} "
-          f"epochs of the acceptance cell) -> {projected / 3600:.1f} h for this grid, one run at a time")
+    print(f"training: {training_cpu / seed_steps * 1e3:.4f} ms CPU per seed-step")
+    reference = reference_seconds_per_seed_step(args.ref_data, args.ref_steps, args.ref_runs)
+    projected = reference * seed_steps
+    print(f"reference: {reference:.4f} s per seed-step (SamplerQNN, {args.ref_runs} runs x {args.ref_steps} "
+          f"steps of the acceptance cell) -> {projected / 3600:.1f} h for this grid, one run at a time")
     print(f"RESULT wall={wall:.1f}s reference={projected:.0f}s ratio={projected / wall:.0f}x "
           f"peak_rss={peak['max_rss']:.0f}MB")
 
