@@ -16,7 +16,7 @@ from pathlib import Path
 from autoqml.backends import routing, sampler_seconds, shots_of
 from autoqml.budget import Cost, admit, estimated_depth, reserve_problems, reserved, training_cost
 from autoqml.circuits import build_ansatz
-from autoqml.config import load_config, parse_text, validate_config
+from autoqml.config import load_config, parse_text, read_config_text, validate_config
 from autoqml.errors import ConfigError
 from autoqml.grid import Cell, expand
 
@@ -47,10 +47,7 @@ class Study:
         if not overrides:
             return cls(load_config(paths[-1]), results, local_files)
         path = Path(paths[-1])
-        try:
-            raw = parse_text(path.read_text(), source=str(path))
-        except OSError as err:
-            raise ConfigError(f"config file {path}: cannot be read ({err.strerror}); check the path") from None
+        raw = parse_text(read_config_text(path), source=str(path))
         if not isinstance(raw, dict):
             validate_config(raw, source=str(path))  # raises the loader's own message (not a mapping, repeated keys)
         return cls(validate_config({**raw, **overrides}, source=f"{path} with --config overrides"), results,
