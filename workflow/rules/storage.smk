@@ -19,8 +19,16 @@ from autoqml.slurm import ClusterError, check_group_fit
 onstart:
     if getattr(workflow.executor_plugin, "name", None) == "slurm":
         defaults = workflow.resource_settings.default_resources
-        partition = getattr(defaults, "parsed", {}).get("slurm_partition") if defaults else None
+        partition = (
+            getattr(defaults, "parsed", {}).get("slurm_partition")
+            if defaults
+            else None
+        )
         try:
-            check_group_fit(cores=workflow.resource_settings.cores, partition=partition)
+            check_group_fit(
+                cores=workflow.resource_settings.cores, partition=partition
+            )
         except ClusterError as err:
-            raise WorkflowError(f"SLURM cannot run this profile's group jobs:\n{err}") from None
+            raise WorkflowError(
+                f"SLURM cannot run this profile's group jobs:\n{err}"
+            ) from None
