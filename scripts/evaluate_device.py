@@ -2,16 +2,18 @@
 
 from autoqml import logs
 from autoqml.aggregate import read_statistics
+from autoqml.data import located
 from autoqml.device import device_table, evaluate_machines, samples_json, table_markdown
 from autoqml.model import cell_best_machine, load
 from autoqml.store import atomic_write, read_shards
 
 
 def main(*, model: str, statistics: str, shards: list[str], evaluation: dict, routing: dict, seed: int, metric: str,
-         out: dict, log: str) -> None:
+         data: dict, out: dict, log: str) -> None:
     logs.configure(log)
     if evaluation["all_cells"]:
-        machines = [cell_best_machine(result=result, metric=metric) for result in read_shards(shards)]
+        with located(data):  # each cell's circuit is rebuilt; a normal initial state loads the data
+            machines = [cell_best_machine(result=result, metric=metric) for result in read_shards(shards)]
     else:
         machines = [load(model)]
     spec = evaluation["backend"]
@@ -27,4 +29,5 @@ if __name__ == "__main__":
     main(model=snakemake.input.model, statistics=snakemake.input.statistics,
          shards=list(snakemake.input.get("shards", [])), evaluation=dict(snakemake.params.evaluation),
          routing=dict(snakemake.params.routing), seed=snakemake.params.seed, metric=snakemake.params.metric,
-         out=dict(snakemake.output.items()), log=snakemake.log[0])
+         data=dict(zip(snakemake.params.data_paths, snakemake.input.data)), out=dict(snakemake.output.items()),
+         log=snakemake.log[0])

@@ -3,20 +3,19 @@
 from pathlib import Path
 
 from autoqml import logs
-from autoqml.aggregate import read_statistics
+from autoqml.aggregate import read_results, read_statistics
 from autoqml.evaluate import read_entangling
 from autoqml.plots import render
-from autoqml.store import read_shards
 
 
-def main(*, figure: str, shards: list[str], statistics: str, entangling: list[str], unit: str, metric: str,
+def main(*, figure: str, shards: list[str], grid: str, statistics: str, entangling: list[str], unit: str, metric: str,
          png: str, log: str) -> None:
     logs.configure(log)
-    render(figure, results=read_shards(shards), stats=read_statistics(statistics), entangling=read_entangling(entangling), unit=unit,
-           metric=metric, out=Path(png).with_suffix(""))
+    render(figure, results=read_results(shards=shards, grid=grid), stats=read_statistics(statistics),
+           entangling=read_entangling(entangling), unit=unit, metric=metric, out=Path(png).with_suffix(""))
 
 
 if __name__ == "__main__":
-    main(figure=snakemake.wildcards.figure, shards=list(snakemake.input.shards),
+    main(figure=snakemake.wildcards.figure, shards=list(snakemake.input.shards), grid=snakemake.input.grid,
          statistics=snakemake.input.statistics, entangling=list(snakemake.input.get("entangling", [])),
          unit=snakemake.params.unit, metric=snakemake.params.metric, png=snakemake.output.png, log=snakemake.log[0])

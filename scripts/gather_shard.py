@@ -10,5 +10,5 @@ def main(*, cells: list[str], output: str, shard: int, shards: int, log: str) ->
 
 
 if __name__ == "__main__":
-    main(cells=[path for path in snakemake.input if path.endswith(".json")], output=snakemake.output[0],
+    main(cells=[path for path in snakemake.input.cells if path.endswith(".json")], output=snakemake.output[0],
          shard=int(snakemake.wildcards.shard), shards=snakemake.params.shards, log=snakemake.log[0])

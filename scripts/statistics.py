@@ -2,20 +2,22 @@
 the cells the budget did not start."""
 
 from autoqml import logs
-from autoqml.aggregate import load_depths, run_table, statistics, write_tables
+from autoqml.aggregate import load_depths, read_results, run_table, statistics, write_tables
 from autoqml.budget import skipped_csv
-from autoqml.store import atomic_write, read_shards
+from autoqml.store import atomic_write
 
 
-def main(*, shards: list[str], depths: list[str], structures: dict, skipped: list[dict], out: dict, log: str) -> None:
+def main(*, shards: list[str], grid: str, depths: list[str], structures: dict, skipped: list[dict], out: dict,
+         log: str) -> None:
     logs.configure(log)
-    runs = run_table(results=read_shards(shards), depths=load_depths(depth_files=depths, structure_of=structures))
+    runs = run_table(results=read_results(shards=shards, grid=grid),
+                     depths=load_depths(depth_files=depths, structure_of=structures))
     atomic_write(out["runs"], runs.to_csv(index=False).encode())
     write_tables(statistics(runs), csv=out["csv"], markdown=out["markdown"], latex=out["latex"])
     atomic_write(out["skipped"], skipped_csv(skipped))
 
 
 if __name__ == "__main__":
-    main(shards=list(snakemake.input.shards), depths=list(snakemake.input.depths),
+    main(shards=list(snakemake.input.shards), grid=snakemake.input.grid, depths=list(snakemake.input.depths),
          structures=dict(snakemake.params.structures), skipped=list(snakemake.params.skipped),
          out=dict(snakemake.output.items()), log=snakemake.log[0])

@@ -77,9 +77,10 @@ def test_routing_changes_no_id_and_stays_out_of_cells():
     ({"type": "ibm"}, r"backend\.device: an ibm backend needs the device name"),
     ({"type": "aer", "noise_model": "fake_manilla"},
      r"backend\.noise_model: unknown fake IBM backend 'fake_manilla'; did you mean fake_manila"),
-    ({"type": "aer", "noise_model": "fake_athens"}, r"backend: fake_athens has 5 qubits, the grid needs 6"),
+    ({"type": "aer", "noise_model": "fake_athens"},
+     r"backend: fake_athens has 5 qubits, the grid's largest num_qubits is 6; choose a device"),
     (["aer", {"type": "aer"}], r"is listed twice"),
-    ({"type": "gpu"}, r"backend: got \{'type': 'gpu'\}"),
+    ({"type": "gpu"}, r"backend.type: got 'gpu'; allowed: statevector, aer, ibm"),
     ([{"type": "ibm", "device": "ibm_x", "shots": 1}, {"type": "ibm", "device": "ibm_x", "mode": "job"}],
      r"device ibm_x appears with different channel/instance/mode"),
 ])

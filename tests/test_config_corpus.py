@@ -73,6 +73,7 @@ DATA: dict[str, str | bytes] = {
     "empty": "",
     "header_only": "date,price\n",
     "no_timestamps": "price\n1\n2\n3\n",
+    "duplicate_columns": "date,price,price\n2015-01-01,1,9\n2015-01-02,2,8\n2015-01-03,3,7\n",
 }
 
 #: Every message line must say what to do, not only what is wrong.

@@ -149,6 +149,25 @@ def test_slurm_runs_one_sbatch_job_per_shard_with_local_results(tmp_path, local_
         print(f"SLURM run: {elapsed:.0f} s, {len(submitted)} sbatch jobs")
 
 
+def test_slurm_group_jobs_larger_than_every_node_fail_fast(tmp_path):
+    """The profile's cores: 4 on a node with fewer CPUs: refused before any sbatch, instead of PENDING forever."""
+    missing = missing_slurm()
+    if missing:
+        pytest.skip(f"SLURM is not installed (missing {', '.join(missing)})")
+    _require_plugins()
+    with slurm_cluster() as cluster:
+        cpus = os.cpu_count()
+        start = time.monotonic()
+        out = snakemake(tmp_path / "work", "--profile", str(REPO / "profiles" / "slurm"), "--cores", str(cpus + 2),
+                        "--slurm-no-account", "--slurm-status-command", "squeue", env=cluster.env, timeout=120,
+                        check=False)
+        log = out.stdout + out.stderr
+        assert out.returncode == 1 and time.monotonic() - start < 60, log
+        assert f"cores: got {cpus + 2} (CPUs a group job may ask for), but the largest node of partition debug has " \
+               f"{cpus}" in log and f"run with --cores {cpus}" in log, log
+        assert "submitted with SLURM jobid" not in log and not cluster.run("squeue", "--noheader").strip()
+
+
 # --- Azure Blob storage (Azurite) --------------------------------------------------------------------------------
 
 def test_azure_blob_storage_holds_every_file_and_a_rerun_does_nothing(tmp_path, local_run, azurite_env):
@@ -165,8 +184,9 @@ def test_azure_blob_storage_holds_every_file_and_a_rerun_does_nothing(tmp_path, 
     blobs = set(container.list_blob_names())
     # Every intermediate and final file (cells, shards, depths, tables, best model, figures, logs, benchmarks) is a
     # blob; none stays on the local disk.
-    assert blobs == _results(local_run)
-    assert not (workdir / "results").exists()
+    # The grid manifest is the one local file (each Snakemake process writes its own; Study.write_manifest).
+    assert blobs == _results(local_run) - {f"results/{STUDY}/grid.json"}
+    assert _results(workdir) == {f"results/{STUDY}/grid.json"}
     cells = {Path(name).stem: json.loads(container.download_blob(name).readall())
              for name in blobs if re.fullmatch(rf"results/{STUDY}/cells/\w+\.json", name)}
     assert _parameters(cells) == _parameters(_local_cells(local_run))
@@ -356,3 +376,97 @@ def test_storage_check_tests_the_emulator_endpoint(tmp_path):
                                                    home=tmp_path)
     with pytest.raises(StorageError, match="nothing answers at its BlobEndpoint"):  # the port is closed now
         check_storage(provider="azure", environ={"AZURITE_CONNECTION_STRING": good}, home=tmp_path, timeout=1)
+
+
+# --- the default study and EPEX data on Azure Blob storage (issue 14, class 1) --------------------------------------
+
+def test_default_study_dry_run_with_the_azure_profile(tmp_path, azurite_env):
+    """`snakemake --profile azure -n` in the repository, the default config, the EPEX file not yet anywhere."""
+    command = [sys.executable, "-m", "snakemake", "--profile", str(REPO / "profiles" / "azure"), "-n",
+               "--default-storage-prefix", "az://autoqml-default"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO, check=False,
+                         env={**azurite_env, **AZURE_BATCH_ENV})
+    assert out.returncode == 0, out.stdout + out.stderr
+    jobs, _ = _plan(out)
+    assert jobs["download_data"] == 1 and _training(jobs) == 2
+    assert "az://autoqml-default/data/DE.csv" in out.stdout
+
+
+@pytest.fixture
+def epex_server(epftoolbox_csv, tmp_path):
+    """The EPEX source file (the 2015 rows of Lago et al.'s DE.csv) served on a loopback port."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    (tmp_path / "srv").mkdir()
+    (tmp_path / "srv" / "DE.csv").write_bytes(epftoolbox_csv.read_bytes())
+    quiet = type("Quiet", (SimpleHTTPRequestHandler,), {"log_message": lambda *args: None})
+    with ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(quiet, directory=str(tmp_path / "srv"))) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        yield f"http://127.0.0.1:{server.server_port}/DE.csv"
+        server.shutdown()
+
+
+def _epex(workdir: Path, distribution: dict) -> Path:
+    """A 2-cell EPEX study (normal and uniform initial states, 2 qubits, 20 epochs)."""
+    cfg = {"name": "epex-blob", "n_containers": 1, "visualizations": ["target_histogram"], "entangling_samples": 20,
+           "distributions": [{"name": "epex", "column": "Price", "hour": 0, "start": "2015-01-01",
+                              "end": "2016-01-01", "samples": 365, **distribution}],
+           "ansaetze": [{"type": "zoufal", "repetitions": [1]}], "initializations": ["uniform", "normal"],
+           "num_qubits": [2], "batch_size": 64, "num_epochs": 20, "num_training_runs": 2,
+           "discriminator": {"type": "custom_classical_1"}, "optimizer": {"lr": [0.001]}}
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "epex.yaml").write_text(yaml.safe_dump(cfg))
+    return workdir / "epex.yaml"
+
+
+def _blob_run(workdir: Path, config: Path, env: dict, prefix: str, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile",
+               str(config), "--cores", "2", "--default-storage-provider", "azure", "--default-storage-prefix",
+               f"az://{prefix}", "--default-resources", "disk_mb=1000", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env, cwd=workdir, check=False)
+
+
+def _container(env: dict, name: str):
+    from azure.storage.blob import BlobServiceClient
+
+    return BlobServiceClient.from_connection_string(env["AZURITE_CONNECTION_STRING"]).get_container_client(name)
+
+
+def test_epex_study_runs_end_to_end_on_blob_storage(tmp_path, azurite_env, epex_server):
+    """The EPEX file is downloaded into storage (not onto the local disk), checked, trained on, aggregated."""
+    workdir = tmp_path / "work"
+    config = _epex(workdir, {"data_path": "data/DE.csv", "url": epex_server,
+                             "expect": {"rows": 8760, "count": 365, "mean": 25.1698}})
+    out = _blob_run(workdir, config, azurite_env, "autoqml-epex")
+    assert out.returncode == 0, out.stdout + out.stderr
+    blobs = set(_container(azurite_env, "autoqml-epex").list_blob_names())
+    assert "data/DE.csv" in blobs and not (workdir / "data").exists()
+    assert {"results/epex-blob/tables/statistics.csv", "results/epex-blob/best/model.json"} <= blobs
+    cells = [name for name in blobs if name.startswith("results/epex-blob/cells/") and name.endswith(".json")]
+    assert len(cells) == 2
+    again = _blob_run(workdir, config, azurite_env, "autoqml-epex")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_a_local_data_file_is_uploaded_to_blob_storage(tmp_path, azurite_env, epftoolbox_csv):
+    workdir = tmp_path / "work"
+    (workdir / "data").mkdir(parents=True)
+    (workdir / "data" / "mine.csv").write_bytes(epftoolbox_csv.read_bytes())
+    config = _epex(workdir, {"data_path": "data/mine.csv"})
+    out = _blob_run(workdir, config, azurite_env, "autoqml-upload", "--until", "check_data")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "upload_data_1" in out.stdout + out.stderr
+    blob = _container(azurite_env, "autoqml-upload").download_blob("data/mine.csv").readall()
+    assert blob == epftoolbox_csv.read_bytes()
+
+
+def test_an_absolute_data_path_with_blob_storage_is_refused_with_the_fix(tmp_path, azurite_env, epftoolbox_csv):
+    workdir = tmp_path / "work"
+    config = _epex(workdir, {"data_path": str(epftoolbox_csv)})
+    out = _blob_run(workdir, config, azurite_env, "autoqml-absolute", "-n")
+    text = out.stdout + out.stderr
+    assert out.returncode == 1 and "Traceback" not in text
+    assert f"distributions[0].data_path: got '{epftoolbox_csv}', an absolute path" in text
+    assert f"copy the file into the repository (e.g. data/{epftoolbox_csv.name})" in text

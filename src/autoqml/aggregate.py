@@ -8,6 +8,7 @@ divergence in qiskit's direction (``kl_qiskit``, +inf for a run whose target has
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import pandas as pd
 from autoqml.backends import STATEVECTOR
 from autoqml.backends import label as backend_label
 from autoqml.errors import AutoQMLError
+from autoqml.metrics import ks_statistic, relative_entropy
 
 #: Columns that identify a setting, in the order tables list them.
 SETTING_COLUMNS = ["distribution", "ansatz", "num_qubits", "discriminator", "d_lr", "g_lr", "backend",
@@ -113,3 +115,62 @@ def _table_one(stats: pd.DataFrame):
         table = group[["initialization", "reps", "ks_mean", "ks_std", "kl_mean", "kl_std", "depth_mean",
                        "depth_std", "kl_qiskit_mean", "kl_qiskit_std"]].rename(columns=_LABELS)
         yield title, table.reset_index(drop=True)
+
+
+# --- what aggregation reads, proved: every averaged number recomputed, every cell of the grid present ----------
+
+#: Per-run final metric -> how it follows from the result's stored ``target`` and the run's ``generated``
+#: distributions (``inf`` where the metric is unbounded; stored as null). A new final metric is one line here.
+FINAL_METRICS = {
+    "kl": lambda target, generated: relative_entropy(target=target, generated=generated),
+    "ks": lambda target, generated: ks_statistic(target=target, generated=generated),
+}
+#: Relative and absolute tolerance of a stored final metric against its recomputation (float64 round trips).
+METRIC_TOLERANCE = 1e-9
+_REGATHER = ("delete the file (and the cells' .json, .qpy and .npz files if they are wrong too) and run the "
+             "workflow again to rebuild it")
+
+
+def read_results(*, shards: list[str | Path], grid: str | Path) -> list[dict]:
+    """The cell results of the raw shard files, after proving them.
+
+    Each run's stored final metrics must follow from the result's own ``target`` and the run's ``generated``
+    distributions (:data:`FINAL_METRICS`), and the shards together must hold exactly the cells of the grid
+    manifest (``grid.json``, the cells the config admits). Raises :class:`ResultError` naming the file and the fix.
+    """
+    from autoqml.store import ResultError, read_shards
+
+    results = []
+    for path in map(str, shards):
+        for result in read_shards([path]):
+            problem = _contradiction(result)
+            if problem:
+                raise ResultError(f"{path}: cell {result['cell']['id']}: {problem}; the stored distributions "
+                                  f"contradict it, so the result was edited or corrupted: {_REGATHER}")
+            results.append(result)
+    expected = set(json.loads(Path(grid).read_text())["cells"])
+    found = [result["cell"]["id"] for result in results]
+    missing, extra = sorted(expected - set(found)), sorted(set(found) - expected)
+    repeated = sorted({cell for cell in found if found.count(cell) > 1})
+    if missing or extra or repeated:
+        parts = [f"{label} {', '.join(cells)}" for label, cells in
+                 (("missing", missing), ("not in the grid", extra), ("more than once", repeated)) if cells]
+        raise ResultError(f"{', '.join(map(str, shards))}: the raw shards do not hold exactly the grid's cells "
+                          f"({grid}): {'; '.join(parts)}; they are stale: {_REGATHER}")
+    return results
+
+
+def _contradiction(result: dict) -> str | None:
+    """The first stored final metric that its result's distributions contradict, described; else None."""
+    target = np.asarray(result["target"], dtype=np.float64)
+    for run in result["runs"]:
+        for name, recompute in FINAL_METRICS.items():
+            if name not in run["final"]:
+                continue
+            stored, value = run["final"][name], float(recompute(target, np.asarray(run["generated"])))
+            stored_value = math.inf if stored is None else float(stored)
+            if not (stored_value == value or math.isclose(stored_value, value, rel_tol=METRIC_TOLERANCE,
+                                                          abs_tol=METRIC_TOLERANCE)):
+                return f"run {run['run']}: final.{name} is {stored}, but its distributions give {value!r}"
+    return None
+

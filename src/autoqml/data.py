@@ -13,12 +13,13 @@ import logging
 import math
 import os
 import re
-import tempfile
 import time
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from numbers import Real
@@ -29,6 +30,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from autoqml.errors import DataError
+from autoqml.files import regular_file, temporary_beside
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +166,8 @@ def _check_file(path: Path, field: str) -> None:
     if not exists:
         hint = " (write the path with / separators, not \\)" if "\\" in str(path) else ""
         raise DataError(f"{field}: no file {path}{hint}; set {field} to an existing CSV file")
+    regular_file(path, field=field, fix=f"set {field} to a CSV file (reading a pipe or device would wait forever)",
+                 error=DataError)
     try:
         with open(path, "rb") as handle:
             head = handle.read(4096)
@@ -182,6 +186,13 @@ def _check_file(path: Path, field: str) -> None:
         if separator in header and "," not in header:
             raise DataError(f"{field}: {path} looks {name}-separated (header {header!r}); autoqml reads "
                             f"comma-separated files: save it with ',' between columns and '.' as the decimal point")
+    names = next(csv.reader([header]), [])
+    repeated = sorted({name for name in names if name and names.count(name) > 1})
+    if repeated:
+        where = ", ".join(f"{name!r} (columns {', '.join(str(i + 1) for i, n in enumerate(names) if n == name)})"
+                          for name in repeated)
+        raise DataError(f"{field}: {path} has more than one column named {where}; a reader would silently use the "
+                        f"first: rename or remove the others")
 
 
 def _extra_fields(path: Path) -> str:
@@ -467,6 +478,30 @@ def normal_amplitudes(*, grid: Grid, probabilities: np.ndarray) -> np.ndarray:
     return np.sqrt(weights / weights.sum())
 
 
+#: Config ``data_path`` -> the file a job reads it from (see :func:`located`).
+_LOCATIONS: ContextVar[Mapping[str, str]] = ContextVar("autoqml data locations", default={})
+
+
+@contextmanager
+def located(files: Mapping[str, str]) -> Iterator[None]:
+    """Within the block, read each config ``data_path`` in `files` from the local file mapped to it.
+
+    With remote storage (Azure Blob) a job gets its inputs as local copies under ``.snakemake/storage/``, not at
+    the path the config names; the rule scripts map one to the other. The config, and so every cell id, keeps
+    the path as written.
+    """
+    token = _LOCATIONS.set(dict(files))
+    try:
+        yield
+    finally:
+        _LOCATIONS.reset(token)
+
+
+def local_path(data_path: str) -> str:
+    """Where this process reads the config's `data_path` (itself, unless :func:`located` maps it)."""
+    return _LOCATIONS.get().get(data_path, data_path)
+
+
 def training_values(*, distribution: dict, seed: int) -> np.ndarray:
     """The values whose histogram is the target of one config `distributions` entry.
 
@@ -476,7 +511,7 @@ def training_values(*, distribution: dict, seed: int) -> np.ndarray:
     if distribution["kind"] != "csv":
         return parametric_samples(kind=distribution["kind"], params=distribution["params"],
                                   samples=distribution["samples"], seed=seed)
-    path = distribution["data_path"]
+    path = local_path(distribution["data_path"])
     selection = {k: distribution.get(k) for k in ("column", "hour", "start", "end")}
     values = load_csv(path=path, **selection)
     if np.unique(values).size < 2:
@@ -513,7 +548,7 @@ def check_distributions(
     summary = []
     for i, distribution in enumerate(distributions):
         path, url = distribution.get("data_path"), distribution.get("url")
-        if distribution["kind"] == "csv" and url and not Path(path).exists():
+        if distribution["kind"] == "csv" and url and not Path(local_path(path)).exists():
             raise DataError(f"distributions[{i}].data_path: no file {path} yet; the workflow downloads it from {url} "
                             f"before training; to check the data now, fetch it first: snakemake --cores 1 {path}")
         try:
@@ -576,10 +611,7 @@ def download(
         raise DataError(f"download: retries={retries!r} is not a non-negative integer; set e.g. retries=3")
     fix = f"check the network or set the distribution's `url`, or place the file at {path} yourself"
     logger.info("downloading %s to %s", url, path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(name)
+    tmp = temporary_beside(path, suffix=".part")
     try:
         digest, size = _fetch(url, tmp, timeout=timeout, retries=retries, backoff=backoff, fix=fix)
         try:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -22,6 +20,7 @@ import yaml
 from qiskit import QuantumCircuit, qpy
 
 from autoqml.errors import AutoQMLError
+from autoqml.files import atomic_write  # noqa: F401 - re-exported: the rule scripts write through it
 
 
 _RETRAIN = "delete the cell's .json, .qpy and .npz files and run the workflow again to retrain it"
@@ -29,22 +28,6 @@ _RETRAIN = "delete the cell's .json, .qpy and .npz files and run the workflow ag
 
 class ResultError(AutoQMLError):
     """A stored result is missing, corrupt or incomplete; the message names the file."""
-
-
-def atomic_write(path: str | Path, payload: bytes) -> None:
-    """Write `payload` to `path` via a temporary file and a rename, so readers see all of it or nothing."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def companions(json_path: str | Path) -> tuple[Path, Path]:

@@ -17,8 +17,9 @@ from autoqml.backends import routing, sampler_seconds, shots_of
 from autoqml.batches import planned_steps
 from autoqml.budget import Cost, admit, estimated_depth, reserve_problems, reserved, training_cost
 from autoqml.circuits import build_ansatz
-from autoqml.config import load_config, parse_text, validate_config
+from autoqml.config import load_config, parse_text, read_config_text, validate_config
 from autoqml.errors import ConfigError
+from autoqml.files import atomic_write
 from autoqml.grid import Cell, expand
 
 #: Figures per config ``visualizations`` entry (``entropy_curve`` gives two: by initialization and by ansatz).
@@ -46,16 +47,19 @@ class Study:
                    local_files: bool = True) -> Study:
         """The last config file wins (as with several ``--configfile``); ``--config`` overrides apply on top."""
         if not overrides:
-            return cls(load_config(paths[-1]), results, local_files)
-        path = Path(paths[-1])
-        try:
-            raw = parse_text(path.read_text(), source=str(path))
-        except OSError as err:
-            raise ConfigError(f"config file {path}: cannot be read ({err.strerror}); check the path") from None
-        if not isinstance(raw, dict):
-            validate_config(raw, source=str(path))  # raises the loader's own message (not a mapping, repeated keys)
-        return cls(validate_config({**raw, **overrides}, source=f"{path} with --config overrides"), results,
-                   local_files)
+            cfg = load_config(paths[-1])
+        else:
+            path = Path(paths[-1])
+            raw = parse_text(read_config_text(path), source=str(path))
+            if not isinstance(raw, dict):
+                validate_config(raw, source=str(path))  # raises the loader's own message (not a mapping, repeats)
+            cfg = validate_config({**raw, **overrides}, source=f"{path} with --config overrides")
+        study = cls(cfg, results, local_files)
+        study.cells  # noqa: B018 - the budget's decisions fail here, as config errors, not later in a rule
+        problems = study.storage_problems()
+        if problems:
+            raise ConfigError("\n".join(problems))
+        return study
 
     @property
     def name(self) -> str:
@@ -258,8 +262,50 @@ class Study:
         return {d["data_path"]: d for d in self.cfg["distributions"] if d["kind"] == "csv" and d.get("url")}
 
     @property
+    def uploads(self) -> list[str]:
+        """With remote storage: the local data files (those without a ``url``) that the workflow uploads first."""
+        if self.local_files:
+            return []
+        return sorted({d["data_path"] for d in self.cfg["distributions"] if d["kind"] == "csv" and not d.get("url")})
+
+    def storage_problems(self) -> list[str]:
+        """Data files that remote storage cannot hold: a blob is named by a path relative to the working directory."""
+        if self.local_files:
+            return []
+        return [f"distributions[{i}].data_path: got {d['data_path']!r}, an absolute path; with remote storage (e.g. "
+                f"--profile azure) every file is a blob named by its path relative to the working directory: copy "
+                f"the file into the repository (e.g. data/{Path(d['data_path']).name}) and point data_path there, "
+                f"so that the workflow uploads it"
+                for i, d in enumerate(self.cfg["distributions"])
+                if d["kind"] == "csv" and Path(d["data_path"]).is_absolute()]
+
+    @property
     def unit(self) -> str:
         return self.cfg["distributions"][0]["unit"]
+
+    # -- the grid manifest: what aggregation must cover, with an mtime that moves only when the grid does ------
+    @property
+    def manifest(self) -> str:
+        """``grid.json``: the cells that run, by shard. Gathering and aggregation take it as an input."""
+        return self.path("grid.json")
+
+    def write_manifest(self) -> bool:
+        """Write the manifest when its content changed (atomically); returns whether it was written.
+
+        Snakemake decides reruns by file times and by its own metadata. Without the metadata (results copied to
+        another folder) or with ``--rerun-triggers mtime``, a job whose outputs exist is not rerun for an input
+        that is merely missing, so a new cell's files would never be asked for and Table I would keep the old
+        grid. A manifest that is newer than the raw shards whenever the grid changed makes the gathering, and
+        with it the training of the new cells, run under every rerun trigger.
+        """
+        document = {"study": self.name, "cells": sorted(self.cells),
+                    "shards": [self.shard_cells(i) for i in range(self.num_shards)]}
+        payload = json.dumps(document, indent=1).encode()
+        path = Path(self.manifest)
+        if path.is_file() and path.read_bytes() == payload:
+            return False
+        atomic_write(path, payload)
+        return True
 
     # -- targets ----------------------------------------------------------------------------------------------
     def path(self, *parts: str) -> str:

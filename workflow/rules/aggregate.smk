@@ -4,6 +4,7 @@
 rule statistics:
     input:
         shards=STUDY.shard_files,
+        grid=GRID,
         depths=STUDY.depth_files,
     output:
         csv=report(
@@ -35,7 +36,9 @@ rule statistics:
 rule best_model:
     input:
         shards=STUDY.shard_files,
+        grid=GRID,
         statistics=f"{ROOT}/tables/statistics.csv",
+        data=DATA,
     output:
         model=report(
             f"{ROOT}/best/model.json",
@@ -52,5 +55,6 @@ rule best_model:
         "../../envs/autoqml.yaml"
     params:
         metric=STUDY.cfg["metrics"],
+        data_paths=DATA,
     script:
         "../../scripts/best_model.py"

@@ -15,6 +15,14 @@ except AutoQMLError as err:
     raise WorkflowError(f"invalid study config:\n{err}") from None
 
 ROOT = STUDY.root
+# The grid manifest (the cells that run, by shard) is rewritten only when the grid changes, so that gathering and
+# aggregation rerun under every rerun trigger (Study.write_manifest). Every Snakemake process writes it; with
+# remote storage it stays a local file (each job's process writes its own copy when it parses this file).
+STUDY.write_manifest()
+GRID = STUDY.manifest if STUDY.local_files else local(STUDY.manifest)
+# Every data file of the study: the rules that load data (a normal initial state does) take them as inputs and map
+# the config's paths to them (params data_paths; autoqml.data.located).
+DATA = STUDY.data_inputs_of(list(STUDY.cells))
 
 
 wildcard_constraints:
@@ -48,8 +56,9 @@ def ansatz_grid(wildcards):
     return STUDY.ansatz_grid(wildcards.ansatz)
 
 
-def download_params(wildcards, output):
-    dist = STUDY.downloads[output[0]]
+def download_params(wildcards):
+    # keyed by the path the config names: with remote storage the output is a local copy elsewhere
+    dist = STUDY.downloads[f"data/{wildcards.file}"]
     keys = ("url", "expect", "column", "hour", "start", "end")
     return {key: dist.get(key) for key in keys}
 
@@ -57,6 +66,7 @@ def download_params(wildcards, output):
 def figure_inputs(wildcards):
     inputs = {
         "shards": STUDY.shard_files,
+        "grid": GRID,
         "statistics": f"{ROOT}/tables/statistics.csv",
     }
     if wildcards.figure == "entangling_capability":
@@ -66,6 +76,7 @@ def figure_inputs(wildcards):
 
 def device_inputs(wildcards):
     inputs = {
+        "data": DATA,
         "model": f"{ROOT}/best/model.json",
         "circuit": f"{ROOT}/best/model.qpy",
         "statistics": f"{ROOT}/tables/statistics.csv",

@@ -1,5 +1,6 @@
 # Data: a file the config names is used as it is; a missing one with a `url` is downloaded and checked. Both run
-# on the submitting machine: cluster compute nodes often have no internet, and the check takes seconds.
+# on the submitting machine: cluster compute nodes often have no internet, and the check takes seconds. With remote
+# storage (Azure Blob) the download lands in storage, and a local data file without a `url` is uploaded there.
 
 
 localrules:
@@ -25,7 +26,7 @@ rule download_data:
 
 rule check_data:
     input:
-        STUDY.data_inputs_of(list(STUDY.cells)),
+        data=DATA,
     output:
         f"{ROOT}/tables/data.json",
     log:
@@ -35,9 +36,26 @@ rule check_data:
     conda:
         "../../envs/autoqml.yaml"
     params:
+        data_paths=DATA,
         distributions=STUDY.cfg["distributions"],
         num_qubits=STUDY.cfg["num_qubits"],
         seed=STUDY.cfg["seed"],
         batch_size=STUDY.cfg["batch_size"],
     script:
         "../../scripts/check_data.py"
+
+
+for index, path in enumerate(STUDY.uploads):
+
+    rule:
+        name:
+            f"upload_data_{index + 1}"
+        input:
+            local(path),
+        output:
+            path,
+        log:
+            f"logs/upload_data/{index + 1}.log",
+        localrule: True
+        shell:
+            "cp -- {input:q} {output:q} 2> {log:q}"

@@ -20,6 +20,7 @@ rule depth:
     params:
         structures=ansatz_structures,
         device=STUDY.cfg["device"],
+        data_paths=ansatz_data,
     script:
         "../../scripts/depth.py"
 
@@ -71,5 +72,6 @@ if STUDY.cfg["evaluation"]:
             routing=STUDY.routing,
             seed=STUDY.cfg["seed"],
             metric=STUDY.cfg["metrics"],
+            data_paths=DATA,
         script:
             "../../scripts/evaluate_device.py"

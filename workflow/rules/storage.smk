@@ -9,3 +9,26 @@ if workflow.is_main_process:
         check_storage(provider=workflow.storage_settings.default_storage_provider)
     except StorageError as err:
         raise WorkflowError(f"storage not usable:\n{err}") from None
+
+
+# SLURM: a group job asks up to `cores` CPUs; on a partition whose nodes are smaller it would stay PENDING forever.
+# Checked once the executor is known (onstart: after the plan, before any submission; not in dry runs).
+from autoqml.slurm import ClusterError, check_group_fit
+
+
+onstart:
+    if getattr(workflow.executor_plugin, "name", None) == "slurm":
+        defaults = workflow.resource_settings.default_resources
+        partition = (
+            getattr(defaults, "parsed", {}).get("slurm_partition")
+            if defaults
+            else None
+        )
+        try:
+            check_group_fit(
+                cores=workflow.resource_settings.cores, partition=partition
+            )
+        except ClusterError as err:
+            raise WorkflowError(
+                f"SLURM cannot run this profile's group jobs:\n{err}"
+            ) from None

@@ -31,13 +31,15 @@ for shard in range(STUDY.num_shards):
         params:
             cells=[STUDY.cells[cell].params for cell in pending],
             routing=STUDY.routing,
+            data_paths=STUDY.data_inputs_of(pending),
         script:
             "../../scripts/train_batch.py"
 
 
 rule gather_shard:
     input:
-        shard_cells,
+        cells=shard_cells,
+        grid=GRID,
     output:
         f"{ROOT}/raw/shard-{{shard}}-of-{STUDY.num_shards}.json",
     log:
