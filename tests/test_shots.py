@@ -118,12 +118,14 @@ def test_shot_gradient_agrees_with_autograd_within_shot_noise(ansatz, initializa
 
 
 def _train_on_aer(epochs: int, shots: int = 500):
-    gen, _, rows = _rows(2, "uniform", seeds=[1, 2, 3], lrs=(0.005,))
+    """One step per epoch (one sampler call each), real batches drawn with replacement, and Adam keeping its
+    moments: averaging shot noise over steps is what this checks, not qiskit's per-step restart."""
+    gen, _, rows = _rows(2, "uniform", seeds=[1, 2, 3], lrs=(0.005,), state="persistent")
     spec, _ = normalize({"type": "aer", "shots": shots}, where="backend")
     with open_sampler(spec) as sampler:
         runs = train_rows_shots(ansatz=gen.ansatz, circuits=[gen.circuit] * len(rows), rows=rows, widths=[50, 20],
                                 batch_size=128, num_epochs=epochs, log_every=10, sampler=sampler, shots=shots,
-                                seed=5)
+                                seed=5, steps_per_epoch=1)
     return runs, sampler.usage
 
 

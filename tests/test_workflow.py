@@ -47,8 +47,8 @@ def _workdir_with_data(tmp_path: Path, epftoolbox_csv: Path) -> Path:
     return tmp_path
 
 
-#: The default study's grid, runs and data as shipped, at a tenth of its epochs (qiskit's 39-step epochs).
-DEFAULT_EPOCHS = "num_epochs=20"
+#: The default study's grid, runs and data as shipped, at a twentieth of its epochs (qiskit's 39-step epochs).
+DEFAULT_EPOCHS = "num_epochs=10"
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,7 @@ def test_default_study_figures_and_report(default_study):
     report = (root / "report.html").read_text(errors="ignore")
     assert all(name in report for name in names) and "statistics.csv" in report
     log = next((root / "logs" / "train").glob("*.log")).read_text()
-    assert re.search(r"epoch 10/20 +mean KL \d", log)
+    assert re.search(r"epoch 10/10 +mean KL \d", log)
 
 
 def test_lint_and_format_are_clean(default_study):
@@ -123,7 +123,7 @@ SMALL = {
     "n_containers": 2,
     "visualizations": ["target_histogram"],
     "distributions": [{"name": "epex", "data_path": "data/DE.csv", "column": "Price", "hour": 0,
-                       "start": "2015-01-01", "end": "2016-01-01", "samples": 640}],  # 10 steps per epoch
+                       "start": "2015-01-01", "end": "2016-01-01", "samples": 320}],  # 5 steps per epoch
     "ansaetze": [{"type": "zoufal", "repetitions": [1]}],
     "initializations": [{"type": "uniform"}, {"type": "random"}],
     "num_qubits": [2],
@@ -178,14 +178,14 @@ def test_incremental_reruns(tmp_path, epftoolbox_csv):
 
 def test_killed_job_leaves_nothing_read_as_complete(tmp_path, epftoolbox_csv):
     workdir = _workdir_with_data(tmp_path, epftoolbox_csv)
-    slow = {**SMALL, "num_epochs": 4000, "num_qubits": [4], "batch_size": 512, "num_training_runs": 10}
+    slow = {**SMALL, "num_epochs": 2000, "num_qubits": [4], "batch_size": 256, "num_training_runs": 10}
     config = _write(workdir, slow)
     command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2",
                "--configfile", config]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     logs = workdir / "results" / "incremental" / "logs" / "train"
     deadline = time.time() + 120
-    while time.time() < deadline and not any("epoch 1000/" in p.read_text() for p in logs.glob("*.log")):
+    while time.time() < deadline and not any("epoch 600/" in p.read_text() for p in logs.glob("*.log")):
         time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
