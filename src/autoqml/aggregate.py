@@ -17,7 +17,7 @@ import pandas as pd
 from autoqml.backends import STATEVECTOR
 from autoqml.backends import label as backend_label
 from autoqml.errors import AutoQMLError
-from autoqml.metrics import ks_statistic, relative_entropy
+from autoqml.metrics import ks_statistic, relative_entropy, relative_entropy_qiskit
 
 #: Columns that identify a setting, in the order tables list them.
 SETTING_COLUMNS = ["distribution", "ansatz", "num_qubits", "discriminator", "d_lr", "g_lr", "backend",
@@ -123,6 +123,7 @@ def _table_one(stats: pd.DataFrame):
 #: distributions (``inf`` where the metric is unbounded; stored as null). A new final metric is one line here.
 FINAL_METRICS = {
     "kl": lambda target, generated: relative_entropy(target=target, generated=generated),
+    "kl_qiskit": lambda target, generated: relative_entropy_qiskit(target=target, generated=generated),
     "ks": lambda target, generated: ks_statistic(target=target, generated=generated),
 }
 #: Relative and absolute tolerance of a stored final metric against its recomputation (float64 round trips).
