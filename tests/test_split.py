@@ -193,6 +193,6 @@ def test_without_a_split_the_ranking_is_the_studys_metric_on_training_data():
     cfg = _config({"kind": "lognormal"})
     assert aggregate.ranking(cfg) == "relative_entropy"
     assert aggregate.ranking(_config({"kind": "lognormal"}, split=SPLIT)) == "w1_validation"
-    assert aggregate.ranking(_config({"kind": "lognormal"}, split=SPLIT, selection="relative_entropy")) \
+    assert aggregate.ranking(_config({"kind": "lognormal"}, split=SPLIT, select_by="relative_entropy")) \
         == "kl_validation"
     assert copy.deepcopy(cfg)["split"] == "none"

@@ -33,7 +33,7 @@ SETTING_COLUMNS = ["distribution", "ansatz", "num_qubits", "discriminator", "d_l
 HELD_OUT_METRICS = ("kl", "ks", "w1")
 #: Run columns of the held-out metrics, validation first (``kl_validation``, ..., ``w1_test``).
 HELD_OUT_COLUMNS = [f"{metric}_{part}" for part in HELD_OUT for metric in HELD_OUT_METRICS]
-#: Config ``selection`` value -> its metric's column prefix (the split's validation column ranks).
+#: Config ``select_by`` value -> its metric's column prefix (the split's validation column ranks).
 SELECTION = {"wasserstein": "w1", "relative_entropy": "kl", "kolmogorov_smirnov": "ks"}
 #: Config ``metrics`` value (or a held-out column) -> run and statistics column that ranks settings.
 RANKING = {"relative_entropy": "kl", "kolmogorov_smirnov": "ks", **{c: c for c in HELD_OUT_COLUMNS}}
@@ -112,10 +112,10 @@ def best_run(result: dict, *, metric: str = "relative_entropy") -> int:
 
 
 def ranking(cfg: dict) -> str:
-    """What ranks runs and settings: the validation column of the config's ``selection`` when its distributions
+    """What ranks runs and settings: the validation column of the config's ``select_by`` when its distributions
     are split, else the config's ``metrics`` on the training data (the paper's rule)."""
     if cfg["distributions"][0].get("split"):
-        return f"{SELECTION[cfg['selection']]}_validation"
+        return f"{SELECTION[cfg['select_by']]}_validation"
     return cfg["metrics"]
 
 

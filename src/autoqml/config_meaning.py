@@ -228,8 +228,8 @@ def _split_problems(where: str, dist: dict, cfg: dict) -> list[str]:
                  "block_days": spec.get("block_days", BLOCK_DAYS),
                  "seed": cfg["seed"] if spec.get("seed") is None else spec["seed"]}
     if canonical["validation"] + canonical["test"] >= 1:
-        return [f"{field}: validation {spec['validation']} + test {spec['test']} leave nothing to train on; keep "
-                f"their sum below 1 (e.g. validation: 0.2, test: 0.2)"]
+        return [f"{field}: validation {spec['validation']} + test {spec['test']} leave nothing to train on; set "
+                f"them so that their sum is below 1 (e.g. validation: 0.2, test: 0.2)"]
     dist["split"] = canonical
     return []
 
