@@ -24,6 +24,7 @@ STUDY = "trust"
 TINY = {
     "name": STUDY, "n_containers": 1, "visualizations": ["target_histogram"], "entangling_samples": 20,
     "distributions": [{"kind": "lognormal", "samples": 2000, "discretization": [0, 7]}],
+    "split": {"validation": 0.2, "test": 0.2},  # the held-out metrics are proved too
     "ansaetze": [{"type": "zoufal", "repetitions": [1]}], "initializations": [{"type": "uniform"}],
     "num_qubits": [2], "batch_size": 64, "num_epochs": 20, "num_training_runs": 2,
     "discriminator": {"type": "custom_classical_1", "hparams": {"lr": [0.001]}}, "optimizer": {"lr": [0.001]},
@@ -112,6 +113,16 @@ def test_every_final_metric_is_recomputed_from_the_stored_distributions(trained)
     for result in results:
         for run in result["runs"]:
             assert set(run["final"]) >= set(FINAL_METRICS)
+
+
+@pytest.mark.parametrize("metric", ["w1_test", "kl_validation"])
+def test_an_edited_held_out_metric_is_refused(trained, tmp_path, metric):
+    shard = tmp_path / "shard.json"
+    document = json.loads((_root(trained) / "raw" / "shard-1-of-1.json").read_text())
+    document["cells"][0]["runs"][1]["final"][metric] *= 1.5
+    shard.write_text(json.dumps(document))
+    with pytest.raises(ResultError, match=f"run 1: final.{metric} is .* the stored distributions contradict it"):
+        read_results(shards=[shard], grid=_root(trained) / "grid.json")
 
 
 def test_aggregation_refuses_shards_that_miss_or_add_cells(trained, tmp_path):

@@ -76,7 +76,8 @@ def test_default_study_table_matches_the_cell_results(default_study):
     normal = stats[stats["initialization"] == "normal"]["depth_mean"].mean()
     assert normal > stats[stats["initialization"] == "uniform"]["depth_mean"].mean()  # state preparation is deep
     markdown = (root / "tables" / "statistics.md").read_text()
-    assert markdown.count("| Initialization") == 3 * 2 and "µRE" in markdown
+    assert markdown.count("| Initialization") == 3 * 2 * 3 and "µRE" in markdown  # training, validation, test
+    assert markdown.count("(training data)") == markdown.count(": validation data") == markdown.count(": test data") == 6
     assert r"\begin{tabular}" in (root / "tables" / "statistics.tex").read_text()
 
 
@@ -84,7 +85,17 @@ def test_default_study_best_model(default_study, tmp_path):
     _, root = default_study
     stats = read_statistics(root / "tables" / "statistics.csv")
     machine = load(root / "best" / "model.json")
-    assert machine.metadata["cell"]["id"] == stats.loc[stats["kl_mean"].idxmin(), "cell"]
+    assert machine.metadata["cell"]["id"] == stats.loc[stats["w1_validation_mean"].idxmin(), "cell"]
+    best = pd.read_csv(root / "tables" / "best.csv", dtype={"cell": str})
+    assert list(best["choice"]) == ["3 qubits", "5 qubits", "overall"] and (best["selected_by"] == "w1_validation").all()
+    for _, row in best.iterrows():  # each choice's model is stored, the run it names
+        stem = "model" if row["choice"] == "overall" else f"epex_de_2015_h00-q{row['num_qubits']}"
+        chosen = load(root / "best" / f"{stem}.json")
+        assert (chosen.metadata["cell"]["id"], chosen.metadata["run"]) == (row["cell"], row["run"])
+        assert chosen.metadata["final"]["w1_test"] == pytest.approx(row["w1_test"])
+        group = stats[stats["num_qubits"] == row["num_qubits"]]
+        if row["choice"] != "overall":
+            assert row["cell"] == group.loc[group["w1_validation_mean"].idxmin(), "cell"]
     assert np.allclose(machine.probabilities(), machine.metadata["generated"], atol=1e-9)
     with pytest.raises(Exception, match="runs code from the file"):
         load(root / "best" / "model.pkl")
@@ -100,7 +111,7 @@ def test_default_study_best_model(default_study, tmp_path):
 def test_default_study_figures_and_report(default_study):
     _, root = default_study
     names = ["entropy_by_initialization", "entropy_by_ansatz", "entangling_capability", "target_vs_best",
-             "qubit_scaling", "loss_curves"]
+             "best_by_qubits", "qubit_scaling", "loss_curves", "generalization_gap"]
     for name in names:
         assert (root / "figures" / f"{name}.png").stat().st_size > 10_000
         assert (root / "figures" / f"{name}.pdf").read_bytes().startswith(b"%PDF")

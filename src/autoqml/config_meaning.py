@@ -63,8 +63,17 @@ def semantic_problems(cfg: dict) -> list[str]:
                                     f"(only {', '.join(DISCRIMINATOR_PRESETS)} have defaults); add it")
                 else:
                     disc["hparams"][key] = copy.deepcopy(preset[key])
+    cfg["split"] = cfg.get("split", "none")
     for i, dist in enumerate(cfg["distributions"]):
         problems += _distribution_problems(f"distributions[{i}]", dist)
+        problems += _split_problems(f"distributions[{i}]", dist, cfg)
+    split = [bool(d.get("split")) for d in cfg["distributions"]]
+    if any(split) and not all(split):
+        problems.append(f"distributions[{split.index(False)}].split: none, but other distributions have a split; "
+                        f"runs are selected on validation data, so give every distribution a split (or none)")
+    if "generalization_gap" in cfg["visualizations"] and not any(split):
+        problems.append("visualizations: generalization_gap compares training with test data, but no distribution "
+                        "has a split; add a `split` block (config/README.md) or remove generalization_gap")
     problems += _repeated_grid_values(cfg)
     from autoqml.metrics import fake_backend
 
@@ -199,6 +208,30 @@ def _backend_problems(cfg: dict) -> list[str]:
     problems += [f"backend: device {device} appears with different channel/instance/mode; give them once, alike"
                  for device, found in routes.items() if len(found) > 1]
     return problems
+
+
+#: Default of ``split.block_days``: a week, so that every part holds each weekday equally often.
+BLOCK_DAYS = 7
+
+
+def _split_problems(where: str, dist: dict, cfg: dict) -> list[str]:
+    """Resolve the entry's split (its own, else the study's) into its canonical form, or drop it for ``none``.
+
+    ``none`` leaves no ``split`` key, so cells of configs without held-out data keep their ids.
+    """
+    own = "split" in dist
+    spec = dist.pop("split") if own else cfg["split"]
+    if spec == "none":
+        return []
+    field = f"{where}.split" if own else "split"
+    canonical = {"validation": spec["validation"], "test": spec["test"],
+                 "block_days": spec.get("block_days", BLOCK_DAYS),
+                 "seed": cfg["seed"] if spec.get("seed") is None else spec["seed"]}
+    if canonical["validation"] + canonical["test"] >= 1:
+        return [f"{field}: validation {spec['validation']} + test {spec['test']} leave nothing to train on; set "
+                f"them so that their sum is below 1 (e.g. validation: 0.2, test: 0.2)"]
+    dist["split"] = canonical
+    return []
 
 
 def _distribution_problems(where: str, dist: dict) -> list[str]:

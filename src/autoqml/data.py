@@ -80,14 +80,16 @@ def load_csv(
     start: str | None = None,
     end: str | None = None,
     field: str = "data_path",
-) -> np.ndarray:
+    with_times: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray | None]:
     """Read one numeric column of a UTF-8, comma-separated CSV, refusing bad rows loudly instead of dropping them.
 
     ``hour`` keeps the rows whose timestamp falls in that hour of the day; ``start`` (inclusive) and ``end``
     (exclusive), ISO dates, keep a period, e.g. the year 2015 of a multi-year file. The values come back in
     timestamp order: rows out of order are sorted (and logged); a timestamp that repeats among the kept rows is an
     error, as is any missing, non-numeric or infinite value. Messages start with the config key to fix (``field``
-    for the file, or ``column``, ``hour``, ``start``, ``end`` when ``field`` is ``data_path``).
+    for the file, or ``column``, ``hour``, ``start``, ``end`` when ``field`` is ``data_path``). ``with_times``
+    returns ``(values, timestamps)``, the timestamps None for a file without a timestamp column.
     """
     path = Path(path)
     key = _keys(field)
@@ -144,7 +146,10 @@ def load_csv(
                             f"period that occur in it")
     if time_column is not None:
         raw = _in_time_order(raw, time_column[raw.index], path=path, field=field, filters=filters)
-    return _to_floats(raw, column=column, path=path, field=field)
+    values = _to_floats(raw, column=column, path=path, field=field)
+    if not with_times:
+        return values
+    return values, None if time_column is None else time_column[raw.index].to_numpy()
 
 
 def _keys(field: str):
@@ -507,22 +512,38 @@ def training_values(*, distribution: dict, seed: int) -> np.ndarray:
 
     A csv entry uses its rows (at most ``samples`` of them: a subset drawn with `seed` when the file has more,
     logged); they must hold at least two distinct values. A parametric entry draws ``samples`` values with `seed`.
+    An entry with a ``split`` trains on its training part only (:mod:`autoqml.split`).
     """
+    if distribution.get("split"):
+        from autoqml.split import split_parts  # the split module builds on this one
+
+        return split_parts(distribution=distribution, seed=seed).train
     if distribution["kind"] != "csv":
         return parametric_samples(kind=distribution["kind"], params=distribution["params"],
                                   samples=distribution["samples"], seed=seed)
+    return at_most_samples(csv_values(distribution=distribution), distribution=distribution, seed=seed)
+
+
+def csv_values(*, distribution: dict, with_times: bool = False):
+    """The selected rows of a csv entry (with their timestamps if asked); at least two distinct values."""
     path = local_path(distribution["data_path"])
     selection = {k: distribution.get(k) for k in ("column", "hour", "start", "end")}
-    values = load_csv(path=path, **selection)
+    loaded = load_csv(path=path, **selection, with_times=with_times)
+    values = loaded[0] if with_times else loaded
     if np.unique(values).size < 2:
         chosen = ", ".join(f"{k}={v}" for k, v in selection.items() if v is not None)
         what = "only 1 value" if values.size == 1 else f"{values.size} values, all equal to {values[0]:g}"
         raise DataError(f"data_path: {path}{f' with {chosen}' if chosen else ''} gives {what}; a distribution needs "
                         f"at least two distinct values: use a file with more rows, or another column, hour or period")
+    return loaded
+
+
+def at_most_samples(values: np.ndarray, *, distribution: dict, seed: int) -> np.ndarray:
+    """`values`, or a seeded subset of ``samples`` of them (in their order, logged) when there are more."""
     if len(values) > distribution["samples"]:
         keep = np.random.default_rng(seed).choice(len(values), distribution["samples"], replace=False)
         logger.info("%s: using a seeded subset of %d of its %d values (samples: %d)",
-                    path, distribution["samples"], len(values), distribution["samples"])
+                    distribution["data_path"], distribution["samples"], len(values), distribution["samples"])
         values = values[np.sort(keep)]
     return values
 
@@ -567,8 +588,12 @@ def check_distributions(
             except DataError as err:
                 raise DataError(f"distributions[{i}].{err} (num_qubits {n}{source})") from None
             grids[n] = {"low": grid.low, "high": grid.high}
-        summary.append({"name": distribution.get("name", f"distributions[{i}]"), "values": int(values.size),
-                        "grids": grids})
+        entry = {"name": distribution.get("name", f"distributions[{i}]"), "values": int(values.size), "grids": grids}
+        if distribution.get("split"):
+            from autoqml.split import summary as split_summary
+
+            entry["split"] = split_summary(distribution=distribution, seed=seed)
+        summary.append(entry)
     return summary
 
 

@@ -104,7 +104,8 @@ def find(cells: list[Cell], wanted: str) -> Cell:
 
 
 def _canonical_distribution(dist: dict) -> dict:
-    keep = ("name", "kind", "data_path", "column", "hour", "start", "end", "samples", "discretization", "params")
+    keep = ("name", "kind", "data_path", "column", "hour", "start", "end", "samples", "discretization", "params",
+            "split")
     # url, expect and unit say where data comes from and how to label it, not what is trained
     return {key: dist[key] for key in keep if key in dist}
 

@@ -90,35 +90,46 @@ def load(path: str | Path, *, trust_pickle: bool = False) -> BornMachine:
                        document["metadata"])
 
 
-def select_best(*, results: list[dict], statistics, metric: str) -> BornMachine:
-    """The best setting (:func:`autoqml.aggregate.best_setting`) and, within it, its run with the lowest metric.
+def save_selection(*, results: list[dict], choices, folder: str | Path) -> list[Path]:
+    """Store every model of ``tables/best.csv`` (:func:`autoqml.aggregate.selections`) in `folder`: the overall
+    choice as ``model.{json,qpy,pkl}``, the best of each distribution and qubit count as
+    ``<distribution>-q<N>.{json,qpy,pkl}`` beside it. Returns the JSON paths written."""
+    by_id = {result["cell"]["id"]: result for result in results}
+    written = []
+    for _, row in choices.iterrows():
+        stem = "model" if row["choice"] == "overall" else model_stem(row["distribution"], int(row["num_qubits"]))
+        selection = {"choice": row["choice"], "metric": row["selected_by"], "setting_mean": float(row["setting_mean"]),
+                     "rule": "lowest mean over runs (ties: lower std, lower depth); then the setting's run with the "
+                             "lowest final value; test metrics are reported, never compared"}
+        machine = machine_of(result=by_id[row["cell"]], run=int(row["run"]), selection=selection)
+        folder = Path(folder)
+        save(machine, json_path=folder / f"{stem}.json", qpy_path=folder / f"{stem}.qpy",
+             pickle_path=folder / f"{stem}.pkl")
+        written.append(folder / f"{stem}.json")
+    return written
 
-    The circuit is rebuilt from the cell's parameters and checked against the stored probabilities, so the model
-    needs nothing but the raw results.
-    """
-    from autoqml.aggregate import RANKING, best_setting
 
-    best = best_setting(statistics, metric=metric)
-    result = next(r for r in results if r["cell"]["id"] == best["cell"])
-    return cell_best_machine(result=result, metric=metric,
-                             selection={"metric": metric, "setting_mean": float(best[f"{RANKING[metric]}_mean"]),
-                                        "setting_std": float(best[f"{RANKING[metric]}_std"]),
-                                        "rule": "lowest mean over runs (ties: lower std, lower depth); then the "
-                                                "setting's run with the lowest final value"})
+def model_stem(distribution: str, num_qubits: int) -> str:
+    """File stem of the best model of one distribution and qubit count under ``best/``."""
+    return f"{distribution}-q{num_qubits}"
 
 
 def cell_best_machine(*, result: dict, metric: str, selection: dict | None = None) -> BornMachine:
-    """The run of one cell with the lowest final `metric`, its circuit rebuilt from the cell's parameters and
-    checked against the stored probabilities."""
-    from autoqml.aggregate import RANKING
+    """The run of one cell with the lowest final `metric` (:func:`autoqml.aggregate.best_run`)."""
+    from autoqml.aggregate import best_run
+
+    return machine_of(result=result, run=best_run(result, metric=metric),
+                      selection=selection or {"metric": metric, "rule": "the cell's run with the lowest final value"})
+
+
+def machine_of(*, result: dict, run: int, selection: dict) -> BornMachine:
+    """The Born machine of one run, its circuit rebuilt from the cell's parameters and checked against the
+    stored probabilities, so the model needs nothing but the raw results."""
     from autoqml.grid import Cell
     from autoqml.train import prepare
 
-    run = int(np.argmin([run["final"][RANKING[metric]] for run in result["runs"]]))
     circuit = prepare(Cell.from_params(result["cell"]["params"])).generator.circuit
-    machine = best_machine(result=result, run=run, circuit=circuit,
-                           selection=selection or {"metric": metric, "rule": "the cell's run with the lowest final "
-                                                                             "value"})
+    machine = best_machine(result=result, run=run, circuit=circuit, selection=selection)
     if not np.allclose(machine.probabilities(), result["runs"][run]["generated"], atol=1e-9):
         raise AutoQMLError(f"cell {result['cell']['id']}: rebuilt circuit does not reproduce the stored "
                            "probabilities; rerun the cell (was autoqml upgraded?)")

@@ -37,31 +37,39 @@ class PlotError(AutoQMLError, ValueError):
 
 
 def render(figure: str, *, results: list[dict], stats: pd.DataFrame, entangling: pd.DataFrame | None, unit: str,
-           metric: str, out: str | Path) -> None:
+           metric: str, out: str | Path, choices: pd.DataFrame | None = None) -> None:
     """Draw one figure by its workflow name (values of ``autoqml.study.FIGURES``), so one rule serves them all.
 
     ``target_vs_best`` and ``loss_curves`` show the best setting and, for the histogram, its run with the lowest
-    final metric: the model that ``autoqml.model.select_best`` stores.
+    final metric (`metric`: a validation column with a split); ``best_by_qubits`` the models of `choices`
+    (``tables/best.csv``): the models that :func:`autoqml.model.save_selection` stores.
     """
     _check_metric(metric)
     best = None
     if figure in ("target_vs_best", "loss_curves"):
         best = _result(_index(results), aggregate.best_setting(stats, metric=metric))
-    if figure in ("entropy_by_initialization", "entropy_by_ansatz"):
+    if figure == "best_by_qubits":
+        if choices is None:  # the workflow passes tables/best.csv; the same choice, made here
+            choices = aggregate.selections(aggregate.run_table(results=results), stats, metric=metric)
+        best_by_qubits(results=results, choices=choices, unit=unit, out=out)
+    elif figure == "generalization_gap":
+        generalization_gap(stats=stats, out=out)
+    elif figure in ("entropy_by_initialization", "entropy_by_ansatz"):
         entropy_curves(results=results, stats=stats, by=figure.removeprefix("entropy_by_"), metric=metric, out=out)
     elif figure == "entangling_capability":
         if entangling is None:
             raise PlotError("entangling_capability needs the entangling table; pass the entangling/*.json inputs")
         entangling_capability(entangling=entangling, out=out)
     elif figure == "target_vs_best":
-        target_vs_generated(result=best, run=_best_run(best, metric), unit=unit, out=out)
+        target_vs_generated(result=best, run=aggregate.best_run(best, metric=metric), unit=unit, out=out)
     elif figure == "qubit_scaling":
         qubit_scaling(results=results, stats=stats, unit=unit, metric=metric, out=out)
     elif figure == "loss_curves":
         loss_curves(result=best, out=out)
     else:
         raise PlotError(f"unknown figure {figure!r}; use entropy_by_initialization, entropy_by_ansatz, "
-                        "entangling_capability, target_vs_best, qubit_scaling or loss_curves")
+                        "entangling_capability, target_vs_best, best_by_qubits, qubit_scaling, loss_curves or "
+                        "generalization_gap")
 
 
 def entropy_curves(*, results: list[dict], stats: pd.DataFrame, by: str, metric: str = "relative_entropy",
@@ -100,12 +108,51 @@ def qubit_scaling(*, results: list[dict], stats: pd.DataFrame, unit: str, metric
                 ax.set(xticks=[], yticks=[], title=f"{ansatz}, {n} qubits")
                 continue
             result = _result(by_id, aggregate.best_setting(group, metric=metric))
-            final = _histogram(ax, result, _best_run(result, metric))
+            final = _histogram(ax, result, aggregate.best_run(result, metric=metric))
             ax.set_title(f"{ansatz}, {n} qubits, KL={final['kl']:.3f}", fontsize="medium")
             ax.set(xlabel=_value_label(unit) if i == len(ansaetze) - 1 else "",
                    ylabel="probability" if j == 0 else "")
         next(ax for ax in axes.flat if ax.patches).legend(fontsize="small")
         fig.suptitle(f"best run of the best setting per ansatz and N (ranked by {metric})")
+        _save(fig, out)
+
+
+def best_by_qubits(*, results: list[dict], choices: pd.DataFrame, unit: str, out: str | Path) -> None:
+    """Fig. 4 per qubit count: the training target against the chosen model of each distribution and N, titled
+    with the data each number is computed on (W1 in the data's unit on validation and test days)."""
+    by_id = _index(results)
+    rows = choices[choices["choice"] != "overall"].reset_index(drop=True)
+    with _themed():
+        fig = Figure(figsize=(4.4 * len(rows) + 0.6, 3.9), layout="tight")
+        for ax, (_, row) in zip(fig.subplots(1, len(rows), squeeze=False)[0], rows.iterrows()):
+            result = _result(by_id, row)
+            final = _histogram(ax, result, int(row["run"]))
+            held_out = (f"\nW1 validation {final['w1_validation']:.2f}, test {final['w1_test']:.2f} {unit}"
+                        if "w1_validation" in final else "")
+            ax.set_title(f"{row['distribution']}, {row['num_qubits']} qubits: {row['ansatz']} k{row['reps']} "
+                         f"{row['initialization']}\nrun {row['run']}: training KL {final['kl']:.3f}{held_out}",
+                         fontsize="small")
+            ax.set(xlabel=_value_label(unit), ylabel="probability")
+        fig.axes[0].legend(fontsize="small")
+        fig.suptitle(f"best model per qubit count (selected by {rows['selected_by'].iloc[0]})", fontsize="medium")
+        _save(fig, out)
+
+
+def generalization_gap(*, stats: pd.DataFrame, out: str | Path) -> None:
+    """Mean final KL per setting on the training data against the same on the test data, per qubit count: points
+    above the diagonal fit the training days better than unseen days (overfitting)."""
+    if stats["kl_test_mean"].isna().all():
+        raise PlotError("generalization_gap: the statistics have no test columns; give the study a split")
+    with _themed():
+        fig = Figure(figsize=(5.6, 4.8), layout="tight")
+        ax = fig.subplots()
+        for n, group in stats.groupby("num_qubits", sort=True):
+            ax.scatter(group["kl_mean"], group["kl_test_mean"], label=f"{n} qubits", alpha=0.8)
+        top = float(np.nanmax(stats[["kl_mean", "kl_test_mean"]].to_numpy())) * 1.05
+        ax.plot([0, top], [0, top], color="grey", linewidth=1, linestyle="--", label="test = training")
+        ax.set(xlim=(0, top), ylim=(0, top), xlabel=f"training data: mean {KL_LABEL}",
+               ylabel=f"test data: mean {KL_LABEL}", title="generalization gap, one point per setting")
+        ax.legend(fontsize="small")
         _save(fig, out)
 
 
@@ -175,11 +222,6 @@ def _entropy_figure(*, results: list[dict], stats: pd.DataFrame, by: str, metric
 def _check_metric(metric: str) -> None:
     if metric not in aggregate.RANKING:
         raise PlotError(f"metric={metric!r} is unknown; use one of {sorted(aggregate.RANKING)}")
-
-
-def _best_run(result: dict, metric: str) -> int:
-    """The run with the lowest final value of the study's metric (the run the best model is taken from)."""
-    return min(result["runs"], key=lambda r: r["final"][aggregate.RANKING[metric]])["run"]
 
 
 def _curve_stats(result: dict, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

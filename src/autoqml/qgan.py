@@ -38,7 +38,8 @@ from qiskit import QuantumCircuit
 from autoqml.batches import Batches, born_histogram
 from autoqml.data import Grid
 from autoqml.discriminator import BatchedMLP
-from autoqml.metrics import finite_or_none, ks_statistic, relative_entropy, relative_entropy_qiskit
+from autoqml.metrics import (finite_or_none, held_out_metrics, ks_statistic, relative_entropy,
+                             relative_entropy_qiskit)
 from autoqml.optim import QISKIT_NOISE_FACTOR, BatchedAdam, generator_optimizer
 from autoqml.simulator import StatevectorSimulator
 
@@ -53,7 +54,9 @@ class Row:
 
     ``training_set`` holds the grid index of every training value (the epoch walk shuffles it); ``target`` is the
     distribution the metrics compare with and the with-replacement schedule draws from. ``discriminator_input``
-    is what D sees for each grid point (:func:`discriminator_input`; None: the standardized grid).
+    is what D sees for each grid point (:func:`discriminator_input`; None: the standardized grid). ``held_out``
+    maps a held-out part (validation, test) to its histogram on the grid and its values, which the curves score
+    against too (:func:`autoqml.metrics.held_out_metrics`, W1 at ``grid_values``).
     """
 
     seed: int
@@ -68,6 +71,8 @@ class Row:
     discriminator_input: np.ndarray | None = None
     generator_state: str = "per_step"
     generator_noise_factor: float = QISKIT_NOISE_FACTOR
+    held_out: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    grid_values: np.ndarray | None = None
 
 
 @dataclass
@@ -160,7 +165,7 @@ def _loop(ansatz, rows, widths, batch_size, num_epochs, log_every, steps_per_epo
                                 betas=hyper("generator_betas"), noise_factor=hyper("generator_noise_factor"))
     opt_d = BatchedAdam(disc.parameters, lr=hyper("discriminator_lr"), betas=hyper("discriminator_betas"))
     source = generator(sim, theta, initial)
-    curves = _Curves(target, len(rows))
+    curves = _Curves(target, rows)
     progress_every = progress_every or max(log_every, num_epochs // 10)
     start = time.perf_counter()
     for epoch in range(num_epochs):
@@ -266,10 +271,13 @@ def _log(x: torch.Tensor) -> torch.Tensor:
 
 
 class _Curves:
-    """KL (both directions), KS and both losses per row, kept as numpy rows off the autograd graph."""
+    """KL (both directions), KS and both losses per row, kept as numpy rows off the autograd graph; per row with
+    held-out data also KL, KS and W1 against each held-out part (``kl_validation``, ..., ``w1_test``)."""
 
-    def __init__(self, target: np.ndarray, rows: int):
+    def __init__(self, target: np.ndarray, rows: list[Row]):
         self._target = target
+        self._rows = rows
+        self.held_out: list[dict[str, list[float]]] = [{} for _ in rows]
         self.epoch: list[int] = []
         self.kl: list[np.ndarray] = []
         self.kl_qiskit: list[np.ndarray] = []
@@ -289,9 +297,14 @@ class _Curves:
         self.loss_g.append(loss_g.numpy().copy())
         if sampled is not None:
             self.kl_sampled.append(np.atleast_1d(relative_entropy(target=self._target, generated=sampled.numpy())))
+        for row, curves, generated in zip(self._rows, self.held_out, q):
+            for part, (histogram, data) in row.held_out.items():
+                scores = held_out_metrics(generated=generated, values=row.grid_values, histogram=histogram, data=data)
+                for name, value in scores.items():
+                    curves.setdefault(f"{name}_{part}", []).append(float(value))
 
     def of_row(self, r: int) -> dict[str, list[float | None]]:
         """Row r's curves, JSON-ready: an infinite value (qiskit's KL on a target with empty bins) is None."""
         names = ("kl", "kl_qiskit", "ks", "loss_d", "loss_g", *(("kl_sampled",) if self.kl_sampled else ()))
         return {"epoch": list(self.epoch),
-                **{name: [finite_or_none(v[r]) for v in getattr(self, name)] for name in names}}
+                **{name: [finite_or_none(v[r]) for v in getattr(self, name)] for name in names}, **self.held_out[r]}

@@ -19,16 +19,19 @@ from autoqml.budget import Cost, admit, estimated_depth, reserve_problems, reser
 from autoqml.circuits import build_ansatz
 from autoqml.config import load_config, parse_text, read_config_text, validate_config
 from autoqml.errors import ConfigError
+from autoqml.aggregate import ranking
 from autoqml.files import atomic_write
 from autoqml.grid import Cell, expand
+from autoqml.model import model_stem
 
 #: Figures per config ``visualizations`` entry (``entropy_curve`` gives two: by initialization and by ansatz).
 FIGURES = {
     "entropy_curve": ["entropy_by_initialization", "entropy_by_ansatz"],
     "entanglement_histogram": ["entangling_capability"],
-    "target_histogram": ["target_vs_best"],
+    "target_histogram": ["target_vs_best", "best_by_qubits"],
     "qubit_scaling": ["qubit_scaling"],
     "loss_curve": ["loss_curves"],
+    "generalization_gap": ["generalization_gap"],
 }
 #: Seconds a training job costs before its first epoch (interpreter, torch and qiskit imports), measured ~2 s.
 JOB_OVERHEAD_S = 2.0
@@ -340,9 +343,21 @@ class Study:
             return []
         return [self.path("device", "samples.json"), *(self.path("tables", f"device.{ext}") for ext in ("csv", "md"))]
 
+    @property
+    def ranking(self) -> str:
+        """The metric (column) that picks runs and settings: validation data with a split (:func:`ranking`)."""
+        return ranking(self.cfg)
+
+    @property
+    def best_per_qubits(self) -> list[str]:
+        """Files of the best model of each distribution and qubit count, beside the overall one in ``best/``."""
+        return [self.path("best", f"{model_stem(d['name'], n)}.{ext}") for d in self.cfg["distributions"]
+                for n in sorted(self.cfg["num_qubits"]) for ext in ("json", "qpy", "pkl")]
+
     def final_targets(self) -> list[str]:
-        tables = [self.path("tables", f"statistics.{ext}") for ext in ("csv", "md", "tex")]
-        best = [self.path("best", name) for name in ("model.json", "model.qpy", "model.pkl")]
+        tables = [*(self.path("tables", f"statistics.{ext}") for ext in ("csv", "md", "tex")),
+                  self.path("tables", "best.csv")]
+        best = [self.path("best", name) for name in ("model.json", "model.qpy", "model.pkl")] + self.best_per_qubits
         figures = [self.path("figures", f"{name}.{ext}") for name in self.figures for ext in ("png", "pdf")]
         return [*tables, self.path("tables", "skipped.csv"), *best, *figures, *self.device_files]
 

@@ -6,7 +6,7 @@ import hashlib
 import logging
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
@@ -19,11 +19,15 @@ from autoqml.circuits import PARAMETER_SPREAD, Generator, build_generator
 from autoqml.data import Grid, normal_amplitudes
 from autoqml.grid import Cell
 from autoqml.qgan import Row, discriminator_input, train_rows
+from autoqml.metrics import held_out_histogram
 from autoqml.simulator import initial_state
+from autoqml.split import HELD_OUT, held_out_parts
 from autoqml.store import write_result
 from autoqml.training_set import training_set
 
 logger = logging.getLogger(__name__)
+#: Curve names that end so are held-out metrics, stored as final values too (``w1_validation``, ...).
+HELD_OUT_SUFFIXES = tuple(f"_{part}" for part in HELD_OUT)
 _LIBRARIES = ("qiskit", "qiskit-aer", "qiskit-ibm-runtime", "torch", "numpy", "scipy")
 
 
@@ -41,6 +45,7 @@ class Prepared:
     generator: Generator
     rows: list[Row]
     steps_per_epoch: int | None
+    held_out: dict[str, dict] = field(default_factory=dict)
 
 
 def prepare(cell: Cell) -> Prepared:
@@ -53,16 +58,23 @@ def prepare(cell: Cell) -> Prepared:
                                 initialization=p["initialization"], normal_amplitudes=amplitudes)
     psi0 = initial_state(generator.initial)
     d_input = discriminator_input(kind=p["discriminator_input"], grid=data.grid)
+    held_out = {part: {"histogram": held_out_histogram(values=values, grid=data.grid,
+                                                       explicit=isinstance(p["distribution"]["discretization"], list)),
+                       "values": values}
+                for part, values in held_out_parts(distribution=p["distribution"], seed=p["seed"]).items()}
     disc, opt = p["discriminator"], p["optimizer"]
     rows = [
         Row(seed=run_seed(root=p["seed"], cell_id=cell.id, run=r), target=data.target, initial_state=psi0,
             parameter_spread=PARAMETER_SPREAD[p["initialization"]],
             generator_lr=opt["lr"], generator_betas=tuple(opt["betas"]),
             discriminator_lr=disc["lr"], discriminator_betas=tuple(disc["betas"]), training_set=data.indices,
-            discriminator_input=d_input, generator_state=opt["state"], generator_noise_factor=opt["noise_factor"])
+            discriminator_input=d_input, generator_state=opt["state"], generator_noise_factor=opt["noise_factor"],
+            held_out={part: (h["histogram"], h["values"]) for part, h in held_out.items()},
+            grid_values=data.grid.values)
         for r in range(p["num_training_runs"])
     ]
-    return Prepared(data.grid, data.target, generator, rows, _steps_per_epoch(cell, len(data.indices)))
+    return Prepared(data.grid, data.target, generator, rows, _steps_per_epoch(cell, len(data.indices)),
+                    {part: {key: array.tolist() for key, array in h.items()} for part, h in held_out.items()})
 
 
 def _steps_per_epoch(cell: Cell, size: int) -> int | None:
@@ -169,11 +181,14 @@ def _store(cell: Cell, prepared: Prepared, runs: list, batch: dict, out: Path, q
         "cell": {"id": cell.id, "label": cell.label, "params": cell.params},
         "grid": {"low": prepared.grid.low, "high": prepared.grid.high, "num_qubits": prepared.grid.num_qubits},
         "target": prepared.target.tolist(),
+        **({"held_out": prepared.held_out} if prepared.held_out else {}),
         "parameter_names": [param.name for param in prepared.generator.circuit.parameters],
         "runs": [
             {"run": r, "seed": run.seed, "initial_parameters": run.initial_parameters.tolist(),
              "parameters": run.parameters.tolist(), "generated": run.generated.tolist(),
-             "final": {"kl": float(kl[r]), "kl_qiskit": kl_qiskit[r], "ks": float(ks[r])}, "curves": run.curves}
+             "final": {"kl": float(kl[r]), "kl_qiskit": kl_qiskit[r], "ks": float(ks[r]),
+                       **{name: curve[-1] for name, curve in run.curves.items() if name.endswith(HELD_OUT_SUFFIXES)}},
+             "curves": run.curves}
             for r, run in enumerate(runs)
         ],
         "summary": {"kl_mean": float(kl.mean()), "kl_std": float(kl.std(ddof=1)) if len(kl) > 1 else 0.0,

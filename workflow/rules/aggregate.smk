@@ -1,4 +1,5 @@
-# Aggregation (the paper's pipeline 2): statistics per setting as Table I, and the best model.
+# Aggregation (the paper's pipeline 2): statistics per setting as Table I, and the best models (per qubit count and
+# overall, chosen on validation data when the study has a split).
 
 
 rule statistics:
@@ -38,6 +39,7 @@ rule best_model:
         shards=STUDY.shard_files,
         grid=GRID,
         statistics=f"{ROOT}/tables/statistics.csv",
+        runs=f"{ROOT}/tables/runs.csv",
         data=DATA,
     output:
         model=report(
@@ -47,6 +49,12 @@ rule best_model:
         ),
         circuit=f"{ROOT}/best/model.qpy",
         pickle=f"{ROOT}/best/model.pkl",
+        per_qubits=STUDY.best_per_qubits,
+        table=report(
+            f"{ROOT}/tables/best.csv",
+            caption="../report/best.rst",
+            category="Best model",
+        ),
     log:
         f"{ROOT}/logs/best_model.log",
     benchmark:
@@ -54,7 +62,7 @@ rule best_model:
     conda:
         "../../envs/autoqml.yaml"
     params:
-        metric=STUDY.cfg["metrics"],
+        metric=STUDY.ranking,
         data_paths=DATA,
     script:
         "../../scripts/best_model.py"

@@ -69,6 +69,8 @@ def figure_inputs(wildcards):
         "grid": GRID,
         "statistics": f"{ROOT}/tables/statistics.csv",
     }
+    if wildcards.figure in ("target_vs_best", "best_by_qubits"):
+        inputs["best"] = f"{ROOT}/tables/best.csv"
     if wildcards.figure == "entangling_capability":
         inputs["entangling"] = [f"{ROOT}/entangling/{a}.json" for a in STUDY.ansaetze]
     return inputs

@@ -71,7 +71,7 @@ if STUDY.cfg["evaluation"]:
             evaluation=STUDY.cfg["evaluation"],
             routing=STUDY.routing,
             seed=STUDY.cfg["seed"],
-            metric=STUDY.cfg["metrics"],
+            metric=STUDY.ranking,
             data_paths=DATA,
         script:
             "../../scripts/evaluate_device.py"

@@ -19,7 +19,7 @@ rule figure:
     conda:
         "../../envs/autoqml.yaml"
     params:
-        metric=STUDY.cfg["metrics"],
+        metric=STUDY.ranking,
         unit=STUDY.unit,
     script:
         "../../scripts/figure.py"
