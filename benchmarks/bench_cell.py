@@ -40,11 +40,11 @@ from typing import Protocol
 
 import numpy as np
 import torch
+from common import REPO, machine_line, program_rows
+from floor import measure_floor, trainer_dtype
 from qiskit_machine_learning.connectors import TorchConnector
 from qiskit_machine_learning.neural_networks import SamplerQNN
 
-from common import REPO, machine_line, program_rows
-from floor import measure_floor, trainer_dtype
 from autoqml.circuits import Generator
 from autoqml.config import parse_text, validate_config
 from autoqml.discriminator import LEAKY_SLOPE

@@ -36,12 +36,19 @@ def machine_line() -> str:
             f"load average (1 min) {os.getloadavg()[0]:.2f}, {time.strftime('%Y-%m-%d %H:%M')}")
 
 
+def programs(cells: list) -> dict[tuple, list]:
+    """Cells by :attr:`autoqml.grid.Cell.shape`: each group trains as one program of rows (:mod:`autoqml.train`)."""
+    groups: dict[tuple, list] = {}
+    for cell in cells:
+        groups.setdefault(cell.shape, []).append(cell)
+    return groups
+
+
 def program_rows(*, like, config: Path = PAPER_CONFIG) -> int:
     """Rows the grid of `config` trains in one program together with the cell matching `like` (a Cell).
 
     The match is on what names a setting across studies (ansatz, k, N, initialization, discriminator type,
-    generator lr); the program is the cells of its :attr:`autoqml.grid.Cell.shape`, as :mod:`autoqml.train`
-    batches them.
+    generator lr); the program is the cells of its shape (:func:`programs`).
     """
     from autoqml.config import parse_text, validate_config
     from autoqml.grid import expand
@@ -55,4 +62,4 @@ def program_rows(*, like, config: Path = PAPER_CONFIG) -> int:
     matches = [cell for cell in cells if setting(cell.params) == setting(like.params)]
     if len(matches) != 1:
         raise SystemExit(f"{config}: {len(matches)} cells match the setting {setting(like.params)}; expected one")
-    return sum(cell.params["num_training_runs"] for cell in cells if cell.shape == matches[0].shape)
+    return sum(cell.params["num_training_runs"] for cell in programs(cells)[matches[0].shape])

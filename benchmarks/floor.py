@@ -23,6 +23,7 @@ across jobs), gives the seconds per seed-step no implementation of this step on 
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ _MIN_TIMING_S = 2e-3
 
 def _layers(widths: Sequence[int]) -> list[tuple[int, int]]:
     full = [1, *widths, 1]
-    return list(zip(full[:-1], full[1:]))
+    return list(itertools.pairwise(full))
 
 
 def step_matmuls(*, grid_size: int, widths: Sequence[int]) -> list[tuple[int, int, int]]:
