@@ -15,8 +15,9 @@ from qiskit.quantum_info import Statevector
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-import floor  # noqa: E402
-from autoqml.circuits import build_generator  # noqa: E402
+import floor
+
+from autoqml.circuits import build_generator
 
 
 def test_cell_benchmark_smoke(epex_h00):
