@@ -23,6 +23,7 @@ import torch
 from common import REPO, machine_line
 from floor import measure_floor, trainer_dtype
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from autoqml.circuits import PARAMETER_SPREAD, build_generator
 from autoqml.qgan import Row, train_rows
@@ -87,6 +88,7 @@ def main() -> None:
     left.set_xticks(qubits)
     right.set_xscale("log")
     right.set_xticks(row_counts, labels=[str(r) for r in row_counts])
+    right.xaxis.set_minor_formatter(NullFormatter())
     left.set(xlabel="qubits N", ylabel="ms per seed-step", title=f"zoufal k=2, {args.rows} rows per program")
     right.set(xlabel="rows (runs) per program", ylabel="ms per seed-step", title="zoufal k=2, N=5")
     fig.suptitle(f"autoqml trainer cost and its arithmetic floor, one CPU thread, batch 512, "
