@@ -41,7 +41,7 @@ from typing import Protocol
 import numpy as np
 import torch
 from common import REPO, machine_line, program_rows
-from floor import measure_floor, trainer_dtype
+from floor import measure_floor
 from qiskit_machine_learning.connectors import TorchConnector
 from qiskit_machine_learning.neural_networks import SamplerQNN
 
@@ -49,7 +49,7 @@ from autoqml.circuits import Generator
 from autoqml.config import parse_text, validate_config
 from autoqml.discriminator import LEAKY_SLOPE
 from autoqml.grid import Cell, expand
-from autoqml.qgan import Row, RunResult, train_rows
+from autoqml.qgan import PRECISIONS, Row, RunResult, Schedule, train_rows
 from autoqml.simulator import StatevectorSimulator, initial_state
 from autoqml.train import prepare, run_seed
 
@@ -80,7 +80,8 @@ def train_ours(cell: Cell, generator: Generator, rows: list[Row], epochs: int) -
     start = time.perf_counter()
     runs = train_rows(ansatz=generator.ansatz, rows=rows,
                       widths=[p["discriminator"]["n_input"], *p["discriminator"]["n_hidden"]],
-                      batch_size=p["batch_size"], num_epochs=epochs, log_every=p["log_every"])
+                      schedule=Schedule(batch_size=p["batch_size"], num_epochs=epochs, log_every=p["log_every"]),
+                      precision=p["precision"])
     return runs, time.perf_counter() - start
 
 
@@ -209,8 +210,6 @@ def main() -> None:
     parser.add_argument("--ref-steps", type=int, default=20, help="training steps timed per peer run (both peers)")
     parser.add_argument("--ref-runs", type=int, default=2, help="peer runs timed (the cell's first ones)")
     parser.add_argument("--pennylane", choices=METHODS, default=DEFAULT_METHOD, help="PennyLane device:diff_method")
-    parser.add_argument("--floor-dtype", choices=("float32", "float64"),
-                        help="dtype of the floor's products (default: the trainer's discriminator dtype)")
     parser.add_argument("--floor-repeats", type=int, default=5, help="timings per product shape (best one counts)")
     args = parser.parse_args()
 
@@ -240,7 +239,7 @@ def main() -> None:
           f"{ours_s:.2f} s (batched) -> {ours:.3g} s/seed-step")
 
     disc = cell.params["discriminator"]
-    dtype = getattr(torch, args.floor_dtype) if args.floor_dtype else trainer_dtype()
+    dtype = PRECISIONS[cell.params["precision"]]  # the discriminator's arithmetic, as ours trains
     floor = measure_floor(rows=len(rows), grid_size=len(prepared.target), widths=[disc["n_input"], *disc["n_hidden"]],
                           dtype=dtype, repeats=args.floor_repeats)
     print(floor.describe())

@@ -33,11 +33,12 @@ from pathlib import Path
 import yaml
 from bench_cell import WARMUP_EPOCHS, load_cell, reference_qnn, time_peer, train_reference
 from common import REPO, apply_overrides, machine_line, programs
-from floor import measure_floor, trainer_dtype
+from floor import measure_floor
 
 from autoqml.batches import planned_steps
 from autoqml.config import load_config
 from autoqml.grid import expand
+from autoqml.qgan import PRECISIONS
 from autoqml.train import prepare
 
 STAGES = {"train": "training", "depth": "depth transpilation", "entangling": "entangling capability",
@@ -81,15 +82,15 @@ def reference_seconds_per_seed_step(data: str, steps: int, runs: int) -> float:
 def grid_floor(grid: list, repeats: int) -> tuple[float, list]:
     """The grid's floor in seconds (one thread): per cell runs x planned steps x the floor of its program's shape,
     each distinct (grid size, widths, rows per program) measured once; and the floors measured."""
-    dtype = trainer_dtype()
     floors: dict[tuple, object] = {}
     total = 0.0
     for members in programs(grid).values():
         p = members[0].params
         key = (2 ** p["num_qubits"], (p["discriminator"]["n_input"], *p["discriminator"]["n_hidden"]),
-               sum(cell.params["num_training_runs"] for cell in members))
+               sum(cell.params["num_training_runs"] for cell in members), p["precision"])
         if key not in floors:
-            floors[key] = measure_floor(rows=key[2], grid_size=key[0], widths=key[1], dtype=dtype, repeats=repeats)
+            floors[key] = measure_floor(rows=key[2], grid_size=key[0], widths=key[1], dtype=PRECISIONS[key[3]],
+                                        repeats=repeats)
         total += sum(cell.params["num_training_runs"] * planned_steps(cell.params) for cell in members) * \
             floors[key].seconds
     return total, list(floors.values())

@@ -19,20 +19,20 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from common import REPO, machine_line
-from floor import measure_floor, trainer_dtype
+from floor import measure_floor
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from autoqml.circuits import PARAMETER_SPREAD, build_generator
-from autoqml.qgan import Row, train_rows
+from autoqml.qgan import PRECISIONS, Row, Schedule, train_rows
 from autoqml.simulator import initial_state
 
 WIDTHS = [50, 20]  # custom_classical_1
 
 
-def seconds_per_seed_step(*, num_qubits: int, rows: int, epochs: int, batch_size: int = 512) -> float:
+def seconds_per_seed_step(*, num_qubits: int, rows: int, epochs: int, precision: str,
+                          batch_size: int = 512) -> float:
     """Training cost of `rows` runs of one shape, per run and step (median of three timings)."""
     generator = build_generator(ansatz="zoufal", num_qubits=num_qubits, reps=2, initialization="uniform")
     target = np.random.default_rng(num_qubits).dirichlet(np.ones(2**num_qubits))
@@ -42,20 +42,21 @@ def seconds_per_seed_step(*, num_qubits: int, rows: int, epochs: int, batch_size
 
     def run(n: int) -> float:
         start = time.perf_counter()
-        train_rows(ansatz=generator.ansatz, rows=batch, widths=WIDTHS, batch_size=batch_size, num_epochs=n,
-                   log_every=10, steps_per_epoch=1)
+        train_rows(ansatz=generator.ansatz, rows=batch, widths=WIDTHS, precision=precision,
+                   schedule=Schedule(batch_size=batch_size, num_epochs=n, log_every=10, steps_per_epoch=1))
         return time.perf_counter() - start
 
     run(3)
     return float(np.median([run(epochs) for _ in range(3)])) / (rows * epochs)
 
 
-def sweep(points: list[tuple[int, int]], *, epochs: int, dtype: torch.dtype) -> tuple[list[float], list[float]]:
+def sweep(points: list[tuple[int, int]], *, epochs: int, precision: str) -> tuple[list[float], list[float]]:
     """Ours and the floor, seconds per seed-step, at each (N, rows); each printed as it is measured."""
     ours, floors = [], []
     for num_qubits, rows in points:
-        ours.append(seconds_per_seed_step(num_qubits=num_qubits, rows=rows, epochs=epochs))
-        floors.append(measure_floor(rows=rows, grid_size=2**num_qubits, widths=WIDTHS, dtype=dtype).seconds)
+        ours.append(seconds_per_seed_step(num_qubits=num_qubits, rows=rows, epochs=epochs, precision=precision))
+        floors.append(measure_floor(rows=rows, grid_size=2**num_qubits, widths=WIDTHS,
+                                    dtype=PRECISIONS[precision]).seconds)
         print(f"N={num_qubits:2d} rows={rows:5d}: ours {ours[-1] * 1e3:.4f} ms per seed-step, floor "
               f"{floors[-1] * 1e3:.4f} ms, ours/floor {ours[-1] / floors[-1]:.1f}x", flush=True)
     return ours, floors
@@ -68,14 +69,14 @@ def main() -> None:
     parser.add_argument("--max-qubits", type=int, default=12)
     parser.add_argument("--row-counts", default="10,60,540,5400", help="rows per program for the sweep at N=5")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "scaling.png")
+    parser.add_argument("--precision", choices=list(PRECISIONS), default="float32")
     args = parser.parse_args()
 
     print(machine_line())
-    dtype = trainer_dtype()
     qubits = list(range(2, args.max_qubits + 1))
     row_counts = [int(r) for r in args.row_counts.split(",")]
-    by_qubits = sweep([(n, args.rows) for n in qubits], epochs=args.epochs, dtype=dtype)
-    by_rows = sweep([(5, r) for r in row_counts], epochs=args.epochs, dtype=dtype)
+    by_qubits = sweep([(n, args.rows) for n in qubits], epochs=args.epochs, precision=args.precision)
+    by_rows = sweep([(5, r) for r in row_counts], epochs=args.epochs, precision=args.precision)
 
     fig = Figure(figsize=(10, 4), layout="constrained")
     left, right = fig.subplots(1, 2)
@@ -92,7 +93,7 @@ def main() -> None:
     left.set(xlabel="qubits N", ylabel="ms per seed-step", title=f"zoufal k=2, {args.rows} rows per program")
     right.set(xlabel="rows (runs) per program", ylabel="ms per seed-step", title="zoufal k=2, N=5")
     fig.suptitle(f"autoqml trainer cost and its arithmetic floor, one CPU thread, batch 512, "
-                 f"{str(dtype).removeprefix('torch.')} ({time.strftime('%Y-%m-%d')})")
+                 f"{args.precision} ({time.strftime('%Y-%m-%d')})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=120)
     print(f"wrote {args.out}")

@@ -5,10 +5,10 @@ One seed-step (one row's discriminator step and generator step, :func:`autoqml.q
 discriminator, widths 1 -> ``n_input`` -> ``n_hidden``... -> 1, on all G = 2^N grid points at once. Per row and
 layer of fan-in ``i`` and fan-out ``o`` it multiplies
 
-* forward, for the discriminator step: (G x i) . (i x o);
-* backward: the weight gradient (o x G) . (G x i), and the gradient of the layer's input (G x o) . (o x i) for every
-  layer but the first (its input is data);
-* forward again, for the generator step: (G x i) . (i x o).
+* backward, for the discriminator step: the weight gradient (o x G) . (G x i), and the gradient of the layer's input
+  (G x o) . (o x i) for every layer but the first (its input is data);
+* forward after the update, for the generator step: (G x i) . (i x o). D does not change until the next
+  discriminator step, which reuses this forward pass (:mod:`autoqml.discriminator`), so one forward is the step's.
 
 Those products are the step's arithmetic; everything else (bias, activations, loss, optimizers, the circuit's
 statevector) is elementwise or smaller at the paper's shapes and is left out, so the floor is a lower bound. Timing
@@ -16,9 +16,9 @@ them as ``torch.bmm`` batched over the rows of one program, on one torch thread 
 across jobs), gives the seconds per seed-step no implementation of this step on this machine's torch beats.
 
     >>> step_matmuls(grid_size=4, widths=[3])
-    [(4, 1, 3), (4, 3, 1), (3, 4, 1), (1, 4, 3), (4, 1, 3), (4, 1, 3), (4, 3, 1)]
+    [(3, 4, 1), (1, 4, 3), (4, 1, 3), (4, 1, 3), (4, 3, 1)]
     >>> step_flops(grid_size=4, widths=[3])
-    168
+    120
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 #: Shortest stretch of calls one timing covers, in seconds (short ones are dominated by the clock).
@@ -44,7 +43,7 @@ def step_matmuls(*, grid_size: int, widths: Sequence[int]) -> list[tuple[int, in
     """The (m, k, n) shapes of the matrix products (m x k) . (k x n) of one seed-step, per row.
 
     `widths` are the discriminator's as :func:`autoqml.qgan.train_rows` takes them, ``[n_input, *n_hidden]``; the
-    1-wide input and output are added here. Order: forward, weight gradients, input gradients, forward.
+    1-wide input and output are added here. Order: weight gradients, input gradients, forward.
     """
     if grid_size < 1 or not widths or min(widths) < 1:
         raise ValueError(f"step_matmuls: needs grid_size >= 1 and positive widths, got {grid_size}, {list(widths)}")
@@ -52,7 +51,7 @@ def step_matmuls(*, grid_size: int, widths: Sequence[int]) -> list[tuple[int, in
     forward = [(grid_size, fan_in, fan_out) for fan_in, fan_out in layers]
     weights = [(fan_out, grid_size, fan_in) for fan_in, fan_out in layers]
     inputs = [(grid_size, fan_out, fan_in) for fan_in, fan_out in layers[1:]]
-    return forward + weights + inputs + forward
+    return weights + inputs + forward
 
 
 def step_flops(*, grid_size: int, widths: Sequence[int]) -> int:
@@ -103,21 +102,6 @@ def floor_seconds(*, rows: int, grid_size: int, widths: Sequence[int], dtype: to
                   repeats: int = 5) -> float:
     """Seconds per seed-step of the floor (:func:`measure_floor`)."""
     return measure_floor(rows=rows, grid_size=grid_size, widths=widths, dtype=dtype, repeats=repeats).seconds
-
-
-def trainer_dtype() -> torch.dtype:
-    """The dtype the trainer's discriminator computes in, read from a one-step run of :func:`train_rows`."""
-    from autoqml.circuits import build_generator
-    from autoqml.qgan import Row, train_rows
-    from autoqml.simulator import initial_state
-
-    generator = build_generator(ansatz="zoufal", num_qubits=2, reps=1, initialization="uniform")
-    row = Row(seed=0, target=np.full(4, 0.25), initial_state=initial_state(generator.initial), parameter_spread=0.1,
-              generator_lr=1e-3, generator_betas=(0.7, 0.99), discriminator_lr=1e-3, discriminator_betas=(0.9, 0.999))
-    (run,) = train_rows(ansatz=generator.ansatz, rows=[row], widths=[2], batch_size=4, num_epochs=1, log_every=1,
-                        steps_per_epoch=1)
-    weight = next(iter(run.discriminator.values()))
-    return torch.from_numpy(np.zeros(0, dtype=weight.dtype)).dtype
 
 
 def _time_bmm(rows: int, shape: tuple[int, int, int], dtype: torch.dtype, repeats: int) -> float:

@@ -125,8 +125,8 @@ def _train_on_aer(epochs: int, shots: int = 500):
     spec, _ = normalize({"type": "aer", "shots": shots}, where="backend")
     with open_sampler(spec) as sampler:
         runs = train_rows_shots(ansatz=gen.ansatz, circuits=[gen.circuit] * len(rows), rows=rows, widths=[50, 20],
-                                batch_size=128, num_epochs=epochs, log_every=10, sampler=sampler, shots=shots,
-                                seed=5, steps_per_epoch=1)
+                                schedule=Schedule(batch_size=128, num_epochs=epochs, log_every=10, steps_per_epoch=1),
+                                sampler=sampler, shots=shots, seed=5)
     return runs, sampler.usage
 
 

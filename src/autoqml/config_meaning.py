@@ -101,7 +101,7 @@ def _study_name_problems(cfg: dict) -> list[str]:
     where, got = ("study", cfg["study"]) if written else ("name", cfg["name"])
     return [f"{where}: got {got[:40]!r}... ({len(got)} characters); the study folder results/<study> is at most "
             f"{MAX_STUDY_NAME} characters (longer paths fail later with 'File name too long'); "
-            + ("shorten it" if written else f"set `study:` to a short folder name, or shorten `name`")]
+            + ("shorten it" if written else "set `study:` to a short folder name, or shorten `name`")]
 
 
 def grid_axes(cfg: dict) -> dict[str, int]:
