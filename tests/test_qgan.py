@@ -145,3 +145,17 @@ def test_training_learns_the_lognormal():
         assert result.curves["kl"][-1] < min(0.25 * result.curves["kl"][0], 0.05)
         assert result.curves["kl"][-1] == pytest.approx(relative_entropy(target=target, generated=result.generated))
     assert torch.get_num_threads() >= 1
+
+
+def test_torch_device_runs_the_same_code_on_the_cpu():
+    """torch_device: auto trains on the CPU where torch sees no GPU, to the same numbers as cpu; cuda without a
+    GPU is refused naming the setting (on a CUDA machine, auto would train there)."""
+    gen, _, rows = _rows(3, "uniform", seeds=[3], samples=700)
+    schedule = Schedule(batch_size=BATCH, num_epochs=2, log_every=1)
+    (cpu,) = train_rows(ansatz=gen.ansatz, rows=rows, widths=[50, 20], schedule=schedule, device="cpu")
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: auto means cuda here")
+    (auto,) = train_rows(ansatz=gen.ansatz, rows=rows, widths=[50, 20], schedule=schedule, device="auto")
+    assert np.array_equal(cpu.parameters, auto.parameters)
+    with pytest.raises(ValueError, match="torch_device: cuda"):
+        train_rows(ansatz=gen.ansatz, rows=rows, widths=[50, 20], schedule=schedule, device="cuda")

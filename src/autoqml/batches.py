@@ -69,34 +69,35 @@ class Batches:
 
     def _draw_epoch(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         steps, batch = self.steps_per_epoch, self._batch
-        bins = self._targets.shape[1]
-        real = np.empty((len(self._rngs), steps, bins))
-        sums = np.empty((len(self._rngs), steps, batch + 1))
+        rows, bins = self._targets.shape
+        real = np.empty((steps, rows, bins))
+        sums = np.empty((rows, steps, batch + 1))
         offsets = bins * np.arange(steps)[:, None]
         for r, (rng, values) in enumerate(zip(self._rngs, self._sets)):
-            walked = values[rng.permutation(len(values))[: steps * batch]].reshape(steps, batch)
-            real[r] = np.bincount((walked + offsets).ravel(), minlength=steps * bins).reshape(steps, bins)
+            walked = rng.permuted(values)[: steps * batch].reshape(steps, batch)  # = values[rng.permutation(n)]
+            real[:, r] = np.bincount((walked + offsets).ravel(), minlength=steps * bins).reshape(steps, bins)
             rng.standard_exponential(out=sums[r])
         return _steps(real / batch, sums)
 
     def _draw_chunk(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         steps = min(CHUNK_STEPS, self._remaining)
         rows, bins = self._targets.shape
-        real = np.empty((rows, steps, bins))
+        real = np.empty((steps, rows, bins))
         sums = np.empty((rows, steps, self._batch + 1))
         for r, (rng, p) in enumerate(zip(self._rngs, self._targets)):
-            real[r] = rng.multinomial(self._batch, p, size=steps)
+            real[:, r] = rng.multinomial(self._batch, p, size=steps)
             rng.standard_exponential(out=sums[r])
         return _steps(real / self._batch, sums)
 
 
 def _steps(real: np.ndarray, sums: np.ndarray) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Step-major tensors (contiguous per step, for torch.searchsorted), last step first (popped in order)."""
+    """Per step (real frequencies, sorted uniforms), contiguous per step (for torch.searchsorted), last step first
+    (popped in order). `real` is step-major already; the uniforms are written step-major by the division."""
     np.cumsum(sums, axis=2, out=sums)
-    uniforms = sums[..., :-1] / sums[..., -1:]
-    real_t = torch.as_tensor(real.transpose(1, 0, 2).copy())
-    uniforms_t = torch.as_tensor(uniforms.transpose(1, 0, 2).copy())
-    return [(real_t[s], uniforms_t[s]) for s in reversed(range(real.shape[1]))]
+    uniforms = np.empty((sums.shape[1], sums.shape[0], sums.shape[2] - 1))
+    np.divide(sums[..., :-1], sums[..., -1:], out=uniforms.transpose(1, 0, 2))
+    real_t, uniforms_t = torch.from_numpy(real), torch.from_numpy(uniforms)
+    return [(real_t[s], uniforms_t[s]) for s in reversed(range(real.shape[0]))]
 
 
 def born_histogram(probs: torch.Tensor, sorted_uniforms: torch.Tensor, batch_size: int) -> torch.Tensor:
