@@ -80,6 +80,52 @@ def test_gradient_matches_parameter_shift():
     assert np.allclose(theta.grad[0].numpy(), shift, atol=1e-12)
 
 
+def _adjoint_and_autograd(sim, theta, initial, weights):
+    probs, pullback = sim.probabilities_and_pullback(theta, initial)
+    leaf = theta.clone().requires_grad_(True)
+    (sim.probabilities(leaf, initial) * weights).sum().backward()
+    return probs, pullback(weights.expand_as(probs)), leaf.grad
+
+
+@pytest.mark.parametrize("ansatz", list(ANSAETZE))
+def test_adjoint_gradient_equals_autograd(ansatz):
+    """The trainer's gradient (adjoint pass) against autograd through the same forward pass, for every ansatz and
+    initialization (complex arithmetic in efficient_su2) at N 2..5, k 1..2."""
+    rng = np.random.default_rng(11)
+    for initialization in INITIALIZATIONS:
+        for n in (2, 3, 5):
+            for reps in (1, 2):
+                amplitudes = _normal_amplitudes(n, rng) if initialization == "normal" else None
+                gen = build_generator(ansatz=ansatz, num_qubits=n, reps=reps, initialization=initialization,
+                                      normal_amplitudes=amplitudes)
+                sim = StatevectorSimulator(gen.ansatz)
+                theta = torch.as_tensor(rng.uniform(-np.pi, np.pi, (3, gen.num_parameters)))
+                initial = torch.as_tensor(initial_state(gen.initial))[None]
+                weights = torch.as_tensor(rng.normal(size=(3, 2**n)))
+                probs, adjoint, autograd = _adjoint_and_autograd(sim, theta, initial, weights)
+                assert torch.equal(probs, sim.probabilities(theta, initial))
+                assert torch.allclose(adjoint, autograd, rtol=0, atol=1e-12)
+
+
+def test_adjoint_gradient_of_gates_beyond_the_ansaetze():
+    """Shared parameters (a in two gates), two-qubit and controlled rotations, permutations with phases."""
+    a, b = Parameter("a"), Parameter("b")
+    qc = QuantumCircuit(3)
+    qc.h([0, 1, 2])
+    qc.rzz(2 * a + 0.3, 0, 2)
+    qc.cry(b, 1, 0)
+    qc.rxx(-a, 1, 2)
+    qc.swap(0, 2)
+    qc.s(1)
+    qc.p(b / 2, 1)
+    qc.ccx(0, 1, 2)
+    sim = StatevectorSimulator(qc)
+    theta = torch.tensor([[0.4, -1.3], [2.0, 0.7]], dtype=torch.float64)
+    weights = torch.as_tensor(np.random.default_rng(2).normal(size=(2, 8)))
+    _, adjoint, autograd = _adjoint_and_autograd(sim, theta, torch.eye(8, dtype=torch.complex128)[:1], weights)
+    assert torch.allclose(adjoint, autograd, rtol=0, atol=1e-12)
+
+
 def test_measured_circuit_is_refused():
     qc = QuantumCircuit(2)
     qc.measure_all()

@@ -160,7 +160,7 @@ class Training:
         self.disc = BatchedMLP(widths=widths, rngs=self._rngs, values=values, dtype=PRECISIONS[precision],
                                device=self.device)
         self.theta0 = theta0
-        self.theta = torch.tensor(theta0, dtype=torch.float64, device=self.device, requires_grad=True)
+        self.theta = torch.tensor(theta0, dtype=torch.float64, device=self.device)
         initial = torch.as_tensor(np.stack([row.initial_state for row in rows])).to(self.device)
         self._target = np.stack([row.target for row in rows])
         self._batches = Batches(rngs=self._rngs, targets=self._target,
@@ -324,21 +324,22 @@ class GeneratorSource(Protocol):
 
 
 class ExactGenerator:
-    """Exact Born probabilities from the statevector simulator; the gradient by autograd through it."""
+    """Exact Born probabilities from the statevector simulator; the gradient by its adjoint pass."""
 
     def __init__(self, sim: StatevectorSimulator, theta: torch.Tensor, initial: torch.Tensor):
         self._sim, self._theta, self.initial = sim, theta, initial
+        self._pullback = None
 
     def probabilities(self) -> torch.Tensor:
-        return self._sim.probabilities(self._theta, self.initial)
+        probs, self._pullback = self._sim.probabilities_and_pullback(self._theta, self.initial)
+        return probs
 
     def backward(self, probs: torch.Tensor, log_d: torch.Tensor) -> torch.Tensor:
-        loss_g = -(probs * log_d).sum(1)
-        loss_g.sum().backward()
-        return loss_g
+        self._theta.grad = self._pullback(-log_d)
+        return -(probs * log_d).sum(1)
 
     def exact(self, probs: torch.Tensor) -> torch.Tensor:
-        return probs.detach()
+        return probs
 
     def sampled(self, probs: torch.Tensor) -> None:
         return None

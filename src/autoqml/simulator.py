@@ -16,6 +16,7 @@ complex128 otherwise. Bit order is Qiskit's: basis index x has qubit q as bit q 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,19 @@ from autoqml.errors import CircuitError
 _SKIPPED = {"barrier", "delay"}
 _MAX_DENSE_QUBITS = 3
 _REWRITE_BASIS = ["rx", "ry", "rz", "cx", "h", "x", "sx"]
+#: Angles are padded to rows of this many values before cos and sin: torch rounds a tensor's last elements (past its
+#: SIMD blocks) in scalar code, differently, so a row must never be there only when it trains alone.
+_ANGLE_LANES = 16
+
+
+def _born(state: torch.Tensor) -> torch.Tensor:
+    return state.square() if not state.is_complex() else state.real.square() + state.imag.square()
+
+
+def _padded(angles: torch.Tensor) -> torch.Tensor:
+    """(rows, gates) angles in (rows, gates rounded up to _ANGLE_LANES), zeros after."""
+    width = -(-angles.shape[1] // _ANGLE_LANES) * _ANGLE_LANES
+    return torch.nn.functional.pad(angles, (0, width - angles.shape[1]))
 
 
 @dataclass(frozen=True)
@@ -88,48 +102,109 @@ class StatevectorSimulator:
 
     def states(self, theta: torch.Tensor, initial: torch.Tensor) -> torch.Tensor:
         """Final states, shape (rows, 2^N), for parameters (rows, P) and initial states (rows or 1, 2^N)."""
+        return self._final(theta, initial)[0].T
+
+    def probabilities(self, theta: torch.Tensor, initial: torch.Tensor) -> torch.Tensor:
+        """Born probabilities |<x|psi>|^2, shape (rows, 2^N), differentiable in theta."""
+        state, _ = self._final(theta, initial)
+        return _born(state).T.contiguous()
+
+    def probabilities_and_pullback(self, theta: torch.Tensor, initial: torch.Tensor
+                                   ) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+        """Born probabilities (rows, 2^N) and the function mapping dL/dp (rows, 2^N) to dL/dtheta (rows, P).
+
+        The gradient is the adjoint method: run the circuit backwards from the final state, undoing each gate
+        (U^dagger) on the state and on lambda = dL/dpsi*, and at each rotation add 2 Re <lambda| dU/dphi |psi>.
+        Its memory is two states whatever the depth, and it needs no autograd graph; it equals autograd through
+        :meth:`probabilities` to rounding (tests/test_simulator.py).
+        """
+        with torch.no_grad():
+            state, angles = self._final(theta, initial)
+            probs = _born(state)
+
+        def pullback(grad_probs: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return self._adjoint(state, grad_probs.T * state, angles, theta)
+
+        return probs.T.contiguous(), pullback
+
+    def _adjoint(self, psi: torch.Tensor, lam: torch.Tensor, angles: dict, theta: torch.Tensor) -> torch.Tensor:
+        grads = {arity: torch.empty(len(group[0]), psi.shape[1], dtype=torch.float64, device=psi.device)
+                 for arity, group in self._rotations.items()}
+        for kind, *args in reversed(self._torch_program):
+            if kind == "diagonal":
+                phase = args[0].conj()[:, None]
+                psi, lam = psi * phase, lam * phase
+            elif kind == "monomial":
+                perm, phase, inverse = args
+                if phase is not None:
+                    psi, lam = psi * phase.conj()[:, None], lam * phase.conj()[:, None]
+                psi, lam = psi[inverse], lam[inverse]
+            elif kind == "dense":
+                qubits, matrix = args
+                undo = matrix.T.conj()[..., None]
+                psi, lam = self._apply(psi, undo, qubits), self._apply(lam, undo, qubits)
+            else:
+                qubits, arity, position = args
+                cos, sin, matrices = angles[arity]
+                undo = matrices[position].transpose(0, 1).conj()
+                psi = self._apply(psi, undo, qubits)
+                _, _, _, _, b, c = self._rotations[arity]
+                derivative = (c[position][..., None] * cos[position] - b[position][..., None] * sin[position]) / 2
+                moved = self._apply(psi, derivative, qubits)
+                grads[arity][position] = 2 * (lam.conj() * moved).real.sum(0)
+                lam = self._apply(lam, undo, qubits)
+        grad_theta = torch.zeros_like(theta, dtype=torch.float64)
+        for arity, (index, coeff, *_) in self._rotations.items():
+            grad_theta.index_add_(1, index, (coeff[:, None] * grads[arity]).T)
+        return grad_theta
+
+    def _final(self, theta: torch.Tensor, initial: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """The final states amplitude-major, (2^N, rows), and per arity the rotations' cos, sin (gates, rows) and
+        matrices. The rows are the innermost axis, so every gate is a few elementwise operations over contiguous
+        runs of rows (row-major states made each 2x2 gate a batch of tiny matrix products), and one row's
+        arithmetic never depends on the others'."""
         rows = theta.shape[0]
         if self.is_real and initial.is_complex():
             if initial.imag.abs().max() > 1e-10:
                 raise CircuitError("a complex initial state needs a circuit simulated in complex arithmetic")
             initial = initial.real
-        state = initial.to(self.dtype).expand(rows, -1)
-        matrices = {}  # arity -> (rows, gates, 2^k, 2^k): every rotation matrix of the circuit in four operations
+        state = initial.to(self.dtype).expand(rows, -1).T.contiguous()
+        angles = {}  # arity -> cos, sin (gates, rows) and matrices (gates, 2^k, 2^k, rows), in a few operations
         for arity, (index, coeff, offset, a, b, c) in self._rotations.items():
-            half = (theta[:, index] * coeff + offset) / 2
-            matrices[arity] = a + torch.cos(half)[..., None, None] * b + torch.sin(half)[..., None, None] * c
+            half = _padded(theta[:, index] * coeff + offset) / 2
+            cos, sin = torch.cos(half)[:, : len(index)].T, torch.sin(half)[:, : len(index)].T
+            matrices = a[..., None] + cos[:, None, None, :] * b[..., None] + sin[:, None, None, :] * c[..., None]
+            angles[arity] = (cos, sin, matrices)
         for kind, *args in self._torch_program:
             if kind == "diagonal":
-                state = state * args[0]
+                state = state * args[0][:, None]
             elif kind == "monomial":
-                perm, phase = args
-                state = state[:, perm] if phase is None else state[:, perm] * phase
+                perm, phase, _ = args
+                state = state[perm] if phase is None else state[perm] * phase[:, None]
             elif kind == "dense":
                 qubits, matrix = args
-                state = self._apply(state, matrix, qubits)
+                state = self._apply(state, matrix[..., None], qubits)
             else:
                 qubits, arity, position = args
-                state = self._apply(state, matrices[arity][:, position], qubits)
-        return state
-
-    def probabilities(self, theta: torch.Tensor, initial: torch.Tensor) -> torch.Tensor:
-        """Born probabilities |<x|psi>|^2, shape (rows, 2^N), differentiable in theta."""
-        state = self.states(theta, initial)
-        return state.square() if self.is_real else state.real.square() + state.imag.square()
+                state = self._apply(state, angles[arity][2][position], qubits)
+        return state, angles
 
     def _apply(self, state: torch.Tensor, matrix: torch.Tensor, qubits: tuple[int, ...]) -> torch.Tensor:
-        """Contract a k-qubit matrix, (rows, 2^k, 2^k) or shared (2^k, 2^k), with the qubits' axes of the state."""
-        n, k, rows = self.num_qubits, len(qubits), state.shape[0]
-        if k == 1:  # the common case, without copies: view the state as (rows, high bits, qubit, low bits)
-            psi = state.reshape(rows, 2 ** (n - 1 - qubits[0]), 2, 2 ** qubits[0])
-            per_row = matrix.unsqueeze(1) if matrix.dim() == 3 else matrix
-            return torch.matmul(per_row, psi).reshape(rows, 2**n)
-        axes = [1 + n - 1 - q for q in reversed(qubits)]  # row-major axis of qubit q is n-1-q
-        front = list(range(1, 1 + k))
-        psi = state.reshape(rows, *([2] * n)).movedim(axes, front)
+        """Contract a k-qubit matrix, per row (2^k, 2^k, rows) or shared (2^k, 2^k, 1), with the qubits' axes of
+        an amplitude-major state (2^N, rows)."""
+        n, k, rows = self.num_qubits, len(qubits), state.shape[1]
+        if k == 1:  # the common case: out[h, i, l] = sum_j matrix[i, j] psi[h, j, l], bit q of x being i or j
+            psi = state.reshape(2 ** (n - 1 - qubits[0]), 1, 2, 2 ** qubits[0], rows)
+            # a product and a sum, not fused multiply-adds: SIMD and scalar code must round alike (rows as alone)
+            return (matrix[None, :, :, None, :] * psi).sum(2).reshape(2**n, rows)
+        axes = [n - 1 - q for q in reversed(qubits)]  # row-major axis of qubit q is n-1-q
+        front = list(range(k))
+        psi = state.reshape(*([2] * n), rows).movedim(axes, front)
         shape = psi.shape
-        psi = torch.matmul(matrix, psi.reshape(rows, 2**k, -1))
-        return psi.reshape(shape).movedim(front, axes).reshape(rows, 2**n)
+        psi = psi.reshape(2**k, -1, rows)
+        psi = (matrix[:, :, None, :] * psi[None]).sum(1)
+        return psi.reshape(shape).movedim(front, axes).reshape(2**n, rows)
 
     def _add(self, op, qubits: tuple[int, ...]) -> None:
         if op.name in _SKIPPED:
@@ -229,7 +304,8 @@ class StatevectorSimulator:
             if np.array_equal(step.perm, np.arange(len(step.perm))):
                 return "diagonal", self._tensor(step.phase)
             trivial = np.allclose(step.phase, 1)
-            return "monomial", torch.as_tensor(step.perm), None if trivial else self._tensor(step.phase)
+            return ("monomial", torch.as_tensor(step.perm), None if trivial else self._tensor(step.phase),
+                    torch.as_tensor(np.argsort(step.perm)))
         if isinstance(step, _Dense):
             return "dense", step.qubits, self._tensor(step.matrix)
         arity = len(step.qubits)
