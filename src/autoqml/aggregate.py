@@ -52,13 +52,8 @@ def run_table(*, results: list[dict], depths: dict[str, list[int]] | None = None
     """
     rows = []
     for result in results:
-        cell, p = result["cell"], result["cell"]["params"]
-        setting = {
-            "distribution": p["distribution"]["name"], "ansatz": p["ansatz"], "num_qubits": p["num_qubits"],
-            "discriminator": p["discriminator"]["type"], "d_lr": p["discriminator"]["lr"],
-            "g_lr": p["optimizer"]["lr"], "backend": backend_label(p.get("backend", STATEVECTOR)),
-            "initialization": p["initialization"], "reps": p["reps"],
-        }
+        cell = result["cell"]
+        setting = setting_of(cell["params"])
         cell_depths = (depths or {}).get(cell["id"])
         for run in result["runs"]:
             depth = cell_depths[run["run"]] if cell_depths is not None else np.nan
@@ -69,6 +64,14 @@ def run_table(*, results: list[dict], depths: dict[str, list[int]] | None = None
     if not rows:
         raise AutoQMLError("no results to aggregate: train at least one cell first")
     return pd.DataFrame(rows)
+
+
+def setting_of(p: dict) -> dict:
+    """The :data:`SETTING_COLUMNS` of a cell's parameters."""
+    return {"distribution": p["distribution"]["name"], "ansatz": p["ansatz"], "num_qubits": p["num_qubits"],
+            "discriminator": p["discriminator"]["type"], "d_lr": p["discriminator"]["lr"],
+            "g_lr": p["optimizer"]["lr"], "backend": backend_label(p.get("backend", STATEVECTOR)),
+            "initialization": p["initialization"], "reps": p["reps"]}
 
 
 def _infinite_if_none(value: float | None) -> float:
