@@ -20,6 +20,9 @@ ROOT = STUDY.root
 # remote storage it stays a local file (each job's process writes its own copy when it parses this file).
 STUDY.write_manifest()
 GRID = STUDY.manifest if STUDY.local_files else local(STUDY.manifest)
+# A search aggregates the settings it trained to num_epochs, listed by its last checkpoint.
+if STUDY.search:
+    GRID = STUDY.aggregated
 # Every data file of the study: the rules that load data (a normal initial state does) take them as inputs and map
 # the config's paths to them (params data_paths; autoqml.data.located).
 DATA = STUDY.data_inputs_of(list(STUDY.cells))
