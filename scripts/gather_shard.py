@@ -12,7 +12,8 @@ def main(*, cells: list[str], output: str, shard: int, shards: int, log: str) ->
 
 if __name__ == "__main__":
     if "final" in snakemake.input.keys():  # a search: its final settings lie in its training folders
-        cells = completed_results(snakemake.input.final)
+        cells = completed_results(snakemake.input.final,  # its folders as this job sees them (remote storage)
+                                  located=dict(zip(snakemake.params.trained_paths, snakemake.input.trained)))
     else:
         cells = [path for path in snakemake.input.cells if path.endswith(".json")]
     main(cells=cells, output=snakemake.output[0], shard=int(snakemake.wildcards.get("shard", 1)),

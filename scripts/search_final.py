@@ -2,13 +2,14 @@
 
 from autoqml import logs
 from autoqml.files import atomic_write
-from autoqml.search import Search, finish, load_depths, read_json, read_step_results, records_csv, write_json
+from autoqml.search import finish, load_depths, read_json, read_step_results, records_csv, write_json
+from autoqml.study import Study
 
 
-def main(*, cfg: dict, root: str, plans: list[str], trained: list[str], depths: list[str], out: dict,
+def main(*, cfg: dict, plans: list[str], trained: list[str], depths: list[str], out: dict,
          log: str) -> None:
     logs.configure(log)
-    search = Search(cfg, root)
+    search = Study(cfg).search
     docs = [read_json(path) for path in plans]
     final = finish(search, plans=docs, results=read_step_results(docs[-1], trained), depths=load_depths(depths))
     atomic_write(out["table"], records_csv(final["records"], objectives=search.objectives))
@@ -16,6 +17,6 @@ def main(*, cfg: dict, root: str, plans: list[str], trained: list[str], depths: 
 
 
 if __name__ == "__main__":
-    main(cfg=dict(snakemake.params.cfg), root=snakemake.params.root, plans=list(snakemake.input.plans),
+    main(cfg=dict(snakemake.params.cfg), plans=list(snakemake.input.plans),
          trained=list(snakemake.input.trained), depths=list(snakemake.input.depths),
          out=dict(snakemake.output.items()), log=snakemake.log[0])

@@ -359,10 +359,11 @@ def finish(search: Search, *, plans: list[dict], results: dict[str, dict], depth
             "records": all_rows, "pareto": pareto}
 
 
-def completed_results(final_path: str | Path) -> list[str]:
-    """The result files of a search's final settings (``search/final.json``), in cell order."""
-    final = read_json(final_path)
-    return [f"{final['where'][cell]}/{cell}.json" for cell in final["cells"]]
+def completed_results(final_path: str | Path, *, located: dict[str, str] | None = None) -> list[str]:
+    """The result files of a search's final settings (``search/final.json``), in cell order; `located` maps a
+    training folder's name to where this job sees it (a local copy under remote storage)."""
+    final, located = read_json(final_path), located or {}
+    return [f"{located.get(final['where'][cell], final['where'][cell])}/{cell}.json" for cell in final["cells"]]
 
 
 def records_csv(rows: list[dict], *, objectives: list[str]) -> bytes:
@@ -381,12 +382,15 @@ def pareto_csv(rows: list[dict], *, objectives: list[str]) -> bytes:
 
 
 # -- a step's training: ordinary shard jobs ----------------------------------------------------------------------
-def train_step(*, plan_doc: dict, shard: int, out: str | Path, routing: dict | None = None) -> list[dict]:
+def train_step(*, plan_doc: dict, shard: int, out: str | Path, routing: dict | None = None,
+               resume: dict[str, str] | None = None) -> list[dict]:
     """Train shard `shard` of a step to the step's epochs, each cell continuing from its previous rung's state.
 
-    The states (``<id>.state.npz``) may lie in several shard folders of the step before; they are linked into
-    one folder for :func:`autoqml.train.train_cells`.
+    The states (``<id>.state.npz``) may lie in several shard folders of the step before (`resume` maps a folder's
+    name in the plan to where this job sees it); they are linked into one folder for
+    :func:`autoqml.train.train_cells`.
     """
+    resume = resume or {}
     from autoqml.train import train_cells
 
     cells = [Cell.from_params(plan_doc["cells"][cell]) for cell in plan_doc["shards"][shard]]
@@ -399,6 +403,7 @@ def train_step(*, plan_doc: dict, shard: int, out: str | Path, routing: dict | N
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.resume-") as states:
         for cell in cells:
             name = f"{cell.id}.state.npz"
-            (Path(states) / name).symlink_to((Path(plan_doc["resume"][cell.id]) / name).resolve())
+            folder = plan_doc["resume"][cell.id]
+            (Path(states) / name).symlink_to((Path(resume.get(folder, folder)) / name).resolve())
         return train_cells(cells=cells, out=out, progress_every=progress, routing=routing,
                            epochs=plan_doc["epochs"], resume=states)

@@ -3,81 +3,8 @@
 # its own step: the settings, their shards and where each continues from. The training of a step is ordinary shard
 # jobs, one job group each (one cluster job), like the grid's. After the last step, search_final lists the
 # settings trained to num_epochs, which Table I, the best model and the figures aggregate.
-import json
-
-SEARCH = STUDY.search
-
-
 wildcard_constraints:
     step="|".join(str(step) for step in range(len(SEARCH.steps))),
-
-
-def read_plan(step):
-    """A step's plan, once its checkpoint ran (until then Snakemake plans the checkpoint first)."""
-    with open(checkpoints.search_plan.get(step=str(step)).output[0]) as handle:
-        return json.load(handle)
-
-
-def trained(step):
-    """The shard folders of a step's training."""
-    return [
-        SEARCH.train_dir(step, shard) for shard in range(len(read_plan(step)["shards"]))
-    ]
-
-
-def depth_inputs():
-    return STUDY.depth_files if SEARCH.needs_depth else []
-
-
-def plan_inputs(wildcards):
-    step = int(wildcards.step)
-    if not step:
-        return {"depths": depth_inputs()}
-    return {
-        "previous": SEARCH.plan_path(step - 1),
-        "trained": trained(step - 1),
-        "depths": depth_inputs(),
-    }
-
-
-def train_inputs(wildcards):
-    plan = read_plan(wildcards.step)
-    cells = plan["shards"][int(wildcards.shard)]
-    return {
-        "plan": SEARCH.plan_path(wildcards.step),
-        "resume": (
-            sorted({plan["resume"][cell] for cell in cells}) if plan["rung"] else []
-        ),
-        "data": DATA,
-        "checked": f"{ROOT}/tables/data.json",
-    }
-
-
-def train_group(wildcards):
-    return f"search-{wildcards.step}-shard-{wildcards.shard}"
-
-
-def train_minutes(wildcards, input):
-    with open(input.plan) as handle:
-        plan = json.load(handle)
-    cells = plan["shards"][int(wildcards.shard)]
-    seconds = SEARCH.shard_seconds(plan, cells)
-    return int(seconds / 60 * 3) + 5
-
-
-def final_inputs(wildcards):
-    return {
-        "plans": [SEARCH.plan_path(step) for step in range(len(SEARCH.steps))],
-        "trained": trained(SEARCH.last_step),
-        "depths": depth_inputs(),
-    }
-
-
-def completed_inputs(wildcards):
-    return {
-        "final": SEARCH.final_path,
-        "trained": [d for step in SEARCH.final_steps for d in trained(step)],
-    }
 
 
 checkpoint search_plan:
@@ -94,7 +21,6 @@ checkpoint search_plan:
         "../../envs/autoqml.yaml"
     params:
         cfg=SEARCH.decided_cfg,
-        root=ROOT,
     script:
         "../../scripts/search_plan.py"
 
@@ -119,6 +45,7 @@ rule search_train:
     params:
         routing=STUDY.routing,
         data_paths=DATA,
+        resume_paths=resume_paths,
     script:
         "../../scripts/search_train.py"
 
@@ -142,7 +69,6 @@ rule search_final:
         "../../envs/autoqml.yaml"
     params:
         cfg=SEARCH.decided_cfg,
-        root=ROOT,
     script:
         "../../scripts/search_final.py"
 
@@ -163,6 +89,7 @@ rule search_gather:
         runtime=5,
     params:
         shards=1,
+        trained_paths=completed_paths,
     script:
         "../../scripts/gather_shard.py"
 
