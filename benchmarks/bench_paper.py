@@ -50,6 +50,11 @@ def paper_cells(*, data: Path, epochs: int, runs: int, overrides: list[str]):
                discriminator=cfg["discriminator"][:1], num_epochs=epochs, num_training_runs=runs)
     cfg["discriminator"][0]["hparams"]["lr"] = cfg["discriminator"][0]["hparams"]["lr"][:1]
     cfg["optimizer"]["lr"] = cfg["optimizer"]["lr"][:1]
+    return expand(validate_config(apply_overrides(cfg, overrides), source="bench_paper"))
+
+
+def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
+    """``KEY=VALUE`` items (dotted keys, list indices as numbers, YAML values) set in `cfg`, which is returned."""
     for item in overrides:
         key, value = item.split("=", 1)
         *parents, last = key.split(".")
@@ -57,7 +62,7 @@ def paper_cells(*, data: Path, epochs: int, runs: int, overrides: list[str]):
         for part in parents:
             node = node[int(part)] if isinstance(node, list) else node[part]
         node[last] = yaml.safe_load(value)
-    return expand(validate_config(cfg, source="bench_paper"))
+    return cfg
 
 
 def _train_shape(cells, out: str) -> list[dict]:
