@@ -6,15 +6,21 @@ job, time per stage (training, depth transpilation, gathering, aggregation, plot
 the reference (qiskit-machine-learning's SamplerQNN, timed in this process on the acceptance cell as
 ``bench_cell.py`` does) extrapolated to the grid's seed-steps (qiskit's epochs: 39 steps each in the paper grid).
 
-Run: ``python benchmarks/bench_grid.py`` (hours on 2 cores at qiskit's epochs); ``--epochs 20`` for a quick check.
+In the same run, after the workflow, it measures the grid's arithmetic floor (:mod:`floor`): per program shape (grid
+size 2^N, discriminator widths, rows per program) the floor per seed-step, once per distinct shape, times the runs
+and planned steps of every cell of that shape, summed. It prints that against the training loops' own seconds (the
+cells' ``timings.train_s``, each cell's share of its program) and against the training jobs' CPU (start-up, data,
+storing included). Machines of one kind differ by up to 2x, so only ratios measured in one run compare.
+
+Run: ``python benchmarks/bench_grid.py`` (hours on 2 cores at qiskit's epochs); a reduced grid for a quick check:
+``--epochs 2 --set 'num_qubits=[2, 3]' --set 'ansaetze=[{type: zoufal, repetitions: [1]}]'``.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import os
-import platform
+import json
 import resource
 import shutil
 import subprocess
@@ -25,8 +31,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import yaml
+from bench_cell import WARMUP_EPOCHS, load_cell, reference_qnn, time_peer, train_reference
+from common import REPO, apply_overrides, machine_line, programs
+from floor import measure_floor, trainer_dtype
 
-from bench_cell import REPO, WARMUP_EPOCHS, load_cell, reference_qnn, train_reference
 from autoqml.batches import planned_steps
 from autoqml.config import load_config
 from autoqml.grid import expand
@@ -67,9 +75,33 @@ def reference_seconds_per_seed_step(data: str, steps: int, runs: int) -> float:
     cell = load_cell(data, WARMUP_EPOCHS)
     prepared = prepare(cell)
     qnn = reference_qnn(prepared.generator)
-    train_reference(qnn, cell, prepared.rows[0], 2)
-    seconds = sum(train_reference(qnn, cell, row, steps) for row in prepared.rows[:runs])
-    return seconds / (runs * steps)
+    return time_peer(lambda row, n: train_reference(qnn, cell, row, n), prepared.rows[:runs], steps)[0]
+
+
+def grid_floor(grid: list, repeats: int) -> tuple[float, list]:
+    """The grid's floor in seconds (one thread): per cell runs x planned steps x the floor of its program's shape,
+    each distinct (grid size, widths, rows per program) measured once; and the floors measured."""
+    dtype = trainer_dtype()
+    floors: dict[tuple, object] = {}
+    total = 0.0
+    for members in programs(grid).values():
+        p = members[0].params
+        key = (2 ** p["num_qubits"], (p["discriminator"]["n_input"], *p["discriminator"]["n_hidden"]),
+               sum(cell.params["num_training_runs"] for cell in members))
+        if key not in floors:
+            floors[key] = measure_floor(rows=key[2], grid_size=key[0], widths=key[1], dtype=dtype, repeats=repeats)
+        total += sum(cell.params["num_training_runs"] * planned_steps(cell.params) for cell in members) * \
+            floors[key].seconds
+    return total, list(floors.values())
+
+
+def training_loop_seconds(root: Path) -> float:
+    """Seconds inside the training loops: every cell's share (its rows of its program's) of ``timings.train_s``."""
+    seconds = 0.0
+    for path in root.glob("cells/*.json"):
+        result = json.loads(path.read_text())
+        seconds += result["timings"]["train_s"] * len(result["runs"]) / result["batch"]["rows"]
+    return seconds
 
 
 def main() -> None:
@@ -80,6 +112,9 @@ def main() -> None:
                         help="the acceptance cell's data for the reference timing (as bench_cell.py)")
     parser.add_argument("--config", type=Path, default=REPO / "config" / "paper.json")
     parser.add_argument("--epochs", type=int, help="override num_epochs (quick checks); default: the config's")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override, dotted key and YAML value (repeatable), as bench_paper.py's")
+    parser.add_argument("--floor-repeats", type=int, default=5, help="timings per product shape of the floor")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--ref-steps", type=int, default=20)
     parser.add_argument("--ref-runs", type=int, default=2)
@@ -89,6 +124,7 @@ def main() -> None:
     cfg = load_config(args.config)
     if args.epochs:
         cfg["num_epochs"] = args.epochs
+    apply_overrides(cfg, args.overrides)
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="autoqml-grid-"))
     shutil.rmtree(workdir / "results", ignore_errors=True)
     (workdir / "data").mkdir(parents=True, exist_ok=True)
@@ -99,10 +135,10 @@ def main() -> None:
     cells = len(grid)
     seed_steps = sum(cell.params["num_training_runs"] * planned_steps(cell.params) for cell in grid)
 
-    print(f"machine: {platform.machine()} {platform.system()}, cpu_count={os.cpu_count()}, "
-          f"load average (1 min) {os.getloadavg()[0]:.2f}, {time.strftime('%Y-%m-%d %H:%M')}")
-    print(f"grid: {args.config.name}: {cells} cells x {cfg['num_training_runs']} runs x {cfg['num_epochs']} epochs "
-          f"= {seed_steps:,} seed-steps; snakemake --cores {args.cores} in {workdir}")
+    print(machine_line())
+    print(f"grid: {args.config.name}{' with ' + ', '.join(args.overrides) if args.overrides else ''}: {cells} cells "
+          f"x {cfg['num_training_runs']} runs x {cfg['num_epochs']} epochs = {seed_steps:,} seed-steps in "
+          f"{len(programs(grid))} programs; snakemake --cores {args.cores} in {workdir}")
     wall, cpu = run_grid(workdir, config, args.cores)
     records = job_records(workdir / "results" / cfg["study"])
     stages: dict[str, list[dict]] = defaultdict(list)
@@ -116,13 +152,22 @@ def main() -> None:
     training_cpu = sum(r["cpu"] for r in stages["training"])
     print(f"\nwall {wall:.1f} s ({wall / 60:.2f} min), CPU {cpu:.1f} s, jobs {len(records)}, "
           f"peak memory per job {peak['max_rss']:.0f} MB ({peak['job']})")
-    print(f"training: {training_cpu / seed_steps * 1e3:.4f} ms CPU per seed-step")
+    loop = training_loop_seconds(workdir / "results" / cfg["study"])
+    floor, floors = grid_floor(grid, args.floor_repeats)
+    for measured in floors:
+        print(measured.describe())
+    print(f"training: {loop / seed_steps:.3g} s per seed-step in the training loops ({loop:.1f} s), "
+          f"{training_cpu / seed_steps:.3g} s CPU per seed-step in the training jobs ({training_cpu:.1f} s)")
+    print(f"floor: {floor / seed_steps:.3g} s per seed-step ({floor:.1f} s on one thread for the grid, "
+          f"{floor / args.cores:.1f} s wall on {args.cores} cores) -> training loops {loop / floor:.2f}x the floor, "
+          f"training jobs {training_cpu / floor:.2f}x")
     reference = reference_seconds_per_seed_step(args.ref_data, args.ref_steps, args.ref_runs)
     projected = reference * seed_steps
     print(f"reference: {reference:.4f} s per seed-step (SamplerQNN, {args.ref_runs} runs x {args.ref_steps} "
           f"steps of the acceptance cell) -> {projected / 3600:.1f} h for this grid, one run at a time")
     print(f"RESULT wall={wall:.1f}s reference={projected:.0f}s ratio={projected / wall:.0f}x "
-          f"peak_rss={peak['max_rss']:.0f}MB")
+          f"peak_rss={peak['max_rss']:.0f}MB seed_step={loop / seed_steps:.3g}s floor={floor / seed_steps:.3g}s "
+          f"floor_ratio={loop / floor:.2f}x")
 
 
 if __name__ == "__main__":

@@ -25,9 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
-import yaml
-
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, apply_overrides, programs
 
 #: The paper's Table I: (initialization, k) -> (µKS, σKS, µRE, σRE, µDepth).
 PAPER = {
@@ -51,18 +49,6 @@ def paper_cells(*, data: Path, epochs: int, runs: int, overrides: list[str]):
     cfg["discriminator"][0]["hparams"]["lr"] = cfg["discriminator"][0]["hparams"]["lr"][:1]
     cfg["optimizer"]["lr"] = cfg["optimizer"]["lr"][:1]
     return expand(validate_config(apply_overrides(cfg, overrides), source="bench_paper"))
-
-
-def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
-    """``KEY=VALUE`` items (dotted keys, list indices as numbers, YAML values) set in `cfg`, which is returned."""
-    for item in overrides:
-        key, value = item.split("=", 1)
-        *parents, last = key.split(".")
-        node = cfg
-        for part in parents:
-            node = node[int(part)] if isinstance(node, list) else node[part]
-        node[last] = yaml.safe_load(value)
-    return cfg
 
 
 def _train_shape(cells, out: str) -> list[dict]:
@@ -115,9 +101,7 @@ def main() -> None:
     logs.configure(None)
     cells = paper_cells(data=args.data, epochs=args.epochs, runs=args.runs, overrides=args.overrides)
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-paper-"))
-    shapes: dict[tuple, list] = {}
-    for cell in cells:
-        shapes.setdefault(cell.shape, []).append(cell)
+    shapes = programs(cells)
     print(f"machine: {platform.machine()} {platform.processor() or ''}, python {platform.python_version()}, "
           f"{len(cells)} cells x {args.runs} runs x {args.epochs} epochs, overrides {args.overrides or 'none'}, "
           f"results in {out}", flush=True)

@@ -1,11 +1,15 @@
-"""How the trainer's cost per seed-step scales with the register size N and with the rows batched together.
+"""How the trainer's cost per seed-step scales with the register size N and with the rows batched together, beside
+the step's arithmetic floor.
 
 Trains the zoufal ansatz (k=2, uniform start, custom_classical_1) on a random target for a few epochs per point,
-after a warm-up, and writes ``docs/scaling.png`` (and prints the numbers): seconds per seed-step vs N = 2..12 at a
-fixed batch, and vs the number of rows at N = 5. Epochs of one step each (``steps_per_epoch=1``), so a step
-costs what one of qiskit's 39-step epochs costs per step, without the epoch's shuffle.
+after a warm-up, and measures the floor at the same point (:mod:`floor`: the step's discriminator products as
+torch.bmm, one thread, the trainer's dtype). Prints both and writes a figure (``docs/scaling.png`` by default):
+seconds per seed-step vs N = 2..12 at a fixed number of rows, and vs the number of rows at N = 5. Epochs of one step
+each (``steps_per_epoch=1``), so a step costs what one of qiskit's 39-step epochs costs per step, without the
+epoch's shuffle.
 
-Run: ``python benchmarks/bench_scaling.py`` (about a minute on 2 cores).
+Run: ``python benchmarks/bench_scaling.py`` (a few minutes on 2 cores); a small setting:
+``python benchmarks/bench_scaling.py --epochs 3 --max-qubits 6 --row-counts 10,60 --out /tmp/scaling.png``.
 """
 
 from __future__ import annotations
@@ -15,13 +19,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
+from common import REPO, machine_line
+from floor import measure_floor, trainer_dtype
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from autoqml.circuits import PARAMETER_SPREAD, build_generator
 from autoqml.qgan import Row, train_rows
 from autoqml.simulator import initial_state
 
-REPO = Path(__file__).resolve().parents[1]
+WIDTHS = [50, 20]  # custom_classical_1
 
 
 def seconds_per_seed_step(*, num_qubits: int, rows: int, epochs: int, batch_size: int = 512) -> float:
@@ -34,7 +42,7 @@ def seconds_per_seed_step(*, num_qubits: int, rows: int, epochs: int, batch_size
 
     def run(n: int) -> float:
         start = time.perf_counter()
-        train_rows(ansatz=generator.ansatz, rows=batch, widths=[50, 20], batch_size=batch_size, num_epochs=n,
+        train_rows(ansatz=generator.ansatz, rows=batch, widths=WIDTHS, batch_size=batch_size, num_epochs=n,
                    log_every=10, steps_per_epoch=1)
         return time.perf_counter() - start
 
@@ -42,32 +50,49 @@ def seconds_per_seed_step(*, num_qubits: int, rows: int, epochs: int, batch_size
     return float(np.median([run(epochs) for _ in range(3)])) / (rows * epochs)
 
 
+def sweep(points: list[tuple[int, int]], *, epochs: int, dtype: torch.dtype) -> tuple[list[float], list[float]]:
+    """Ours and the floor, seconds per seed-step, at each (N, rows); each printed as it is measured."""
+    ours, floors = [], []
+    for num_qubits, rows in points:
+        ours.append(seconds_per_seed_step(num_qubits=num_qubits, rows=rows, epochs=epochs))
+        floors.append(measure_floor(rows=rows, grid_size=2**num_qubits, widths=WIDTHS, dtype=dtype).seconds)
+        print(f"N={num_qubits:2d} rows={rows:5d}: ours {ours[-1] * 1e3:.4f} ms per seed-step, floor "
+              f"{floors[-1] * 1e3:.4f} ms, ours/floor {ours[-1] / floors[-1]:.1f}x", flush=True)
+    return ours, floors
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--rows", type=int, default=60, help="rows per batch for the N sweep (paper grid: 60)")
+    parser.add_argument("--rows", type=int, default=60, help="rows per program for the N sweep (paper grid: 60)")
     parser.add_argument("--max-qubits", type=int, default=12)
+    parser.add_argument("--row-counts", default="10,60,540,5400", help="rows per program for the sweep at N=5")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "scaling.png")
     args = parser.parse_args()
 
+    print(machine_line())
+    dtype = trainer_dtype()
     qubits = list(range(2, args.max_qubits + 1))
-    by_qubits = [seconds_per_seed_step(num_qubits=n, rows=args.rows, epochs=args.epochs) for n in qubits]
-    for n, t in zip(qubits, by_qubits):
-        print(f"N={n:2d} rows={args.rows}: {t * 1e3:.4f} ms per seed-step")
-    row_counts = [1, 3, 10, 30, 60, 180, 540]
-    by_rows = [seconds_per_seed_step(num_qubits=5, rows=r, epochs=args.epochs) for r in row_counts]
-    for r, t in zip(row_counts, by_rows):
-        print(f"N= 5 rows={r:3d}: {t * 1e3:.4f} ms per seed-step")
+    row_counts = [int(r) for r in args.row_counts.split(",")]
+    by_qubits = sweep([(n, args.rows) for n in qubits], epochs=args.epochs, dtype=dtype)
+    by_rows = sweep([(5, r) for r in row_counts], epochs=args.epochs, dtype=dtype)
 
     fig = Figure(figsize=(10, 4), layout="constrained")
     left, right = fig.subplots(1, 2)
-    left.semilogy(qubits, np.array(by_qubits) * 1e3, "o-")
-    left.set(xlabel="qubits N", ylabel="ms per seed-step", title=f"zoufal k=2, {args.rows} rows batched")
-    right.loglog(row_counts, np.array(by_rows) * 1e3, "o-")
-    right.set(xlabel="rows (runs) per batch", ylabel="ms per seed-step", title="zoufal k=2, N=5")
-    for ax in (left, right):
+    for (ours, floors), ax, x in ((by_qubits, left, qubits), (by_rows, right, row_counts)):
+        ax.plot(x, np.array(ours) * 1e3, "o-", label="ours (train_rows)")
+        ax.plot(x, np.array(floors) * 1e3, "s--", label="floor (torch.bmm at the step's shapes)")
+        ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.3)
-    fig.suptitle(f"autoqml trainer cost, one CPU thread, batch 512 ({time.strftime('%Y-%m-%d')})")
+        ax.legend()
+    left.set_xticks(qubits)
+    right.set_xscale("log")
+    right.set_xticks(row_counts, labels=[str(r) for r in row_counts])
+    right.xaxis.set_minor_formatter(NullFormatter())
+    left.set(xlabel="qubits N", ylabel="ms per seed-step", title=f"zoufal k=2, {args.rows} rows per program")
+    right.set(xlabel="rows (runs) per program", ylabel="ms per seed-step", title="zoufal k=2, N=5")
+    fig.suptitle(f"autoqml trainer cost and its arithmetic floor, one CPU thread, batch 512, "
+                 f"{str(dtype).removeprefix('torch.')} ({time.strftime('%Y-%m-%d')})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=120)
     print(f"wrote {args.out}")

@@ -33,9 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench_paper import apply_overrides
-
-REPO = Path(__file__).resolve().parents[1]
+from common import PAPER_CONFIG, REPO, apply_overrides, machine_line
 #: Held-out weeks of the default study (config/config.yaml).
 SPLIT = {"validation": 0.2, "test": 0.2}
 
@@ -44,7 +42,7 @@ def study_config(*, data: Path, overrides: list[str]) -> dict:
     """config/paper.json, validated, with the EPEX file, a split, no figures and the overrides."""
     from autoqml.config import load_config, validate_config
 
-    cfg = copy.deepcopy(load_config(REPO / "config" / "paper.json"))
+    cfg = copy.deepcopy(load_config(PAPER_CONFIG))
     for dist in cfg["distributions"]:
         dist["data_path"] = str(data)
         dist.pop("split", None)
@@ -104,6 +102,7 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = study_config(data=args.data, overrides=args.overrides)
+    print(machine_line(), flush=True)
     column = cfg["search"]["objectives"][0]
     grid_dir = args.out / "grid"
     wall_file = grid_dir / "wall.json"

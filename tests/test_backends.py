@@ -42,9 +42,9 @@ def _cells(raw: dict):
 
 
 def test_default_backend_is_the_canonical_statevector():
-    """Writing the default backend, by name or object, changes no id (ids pinned when qiskit's epochs came in)."""
+    """Writing the default backend, by name or object, changes no id (ids pinned when the precision key came in)."""
     cells = _cells(BASE)
-    assert cells[0].id == "dbe47366bf5a" and cells[-1].id == "f3d65f08f91a"
+    assert cells[0].id == "7e37e76ec288" and cells[-1].id == "23ae685fa913"
     assert {c.params["backend"] for c in cells} == {"statevector"}
     assert [c.id for c in _cells({**BASE, "backend": "statevector"})] == [c.id for c in cells]
     assert [c.id for c in _cells({**BASE, "backend": {"type": "statevector"}})] == [c.id for c in cells]

@@ -8,7 +8,7 @@ from autoqml.batches import CHUNK_STEPS, Batches
 from autoqml.circuits import PARAMETER_SPREAD, build_generator
 from autoqml.data import grid_indices, parametric_samples
 from autoqml.metrics import relative_entropy
-from autoqml.qgan import Row, train_rows
+from autoqml.qgan import Row, Schedule, train_rows
 from autoqml.simulator import initial_state
 
 BATCH = 128
@@ -27,9 +27,10 @@ def _rows(n: int, initialization: str, seeds, lrs=(1e-2,), samples=5000, state="
     return gen, target, rows
 
 
-def _train(gen, rows, epochs, steps_per_epoch=None):
-    return train_rows(ansatz=gen.ansatz, rows=rows, widths=[50, 20], batch_size=BATCH, num_epochs=epochs,
-                      log_every=10, steps_per_epoch=steps_per_epoch)
+def _train(gen, rows, epochs, steps_per_epoch=None, precision="float64"):
+    return train_rows(ansatz=gen.ansatz, rows=rows, widths=[50, 20], precision=precision,
+                      schedule=Schedule(batch_size=BATCH, num_epochs=epochs, log_every=10,
+                                        steps_per_epoch=steps_per_epoch))
 
 
 def _assert_same(together, alone, atol=1e-6):
@@ -71,21 +72,26 @@ def test_training_makes_steps_per_epoch_steps_and_records_them():
     gen, _, rows = _rows(3, "uniform", seeds=[1], samples=700)  # 700 lognormal draws, ~580 within [0, 7]
     (walk,) = _train(gen, rows, epochs=3)
     assert walk.schedule == {"steps_per_epoch": rows[0].training_set.size // BATCH,
-                             "steps": 3 * (rows[0].training_set.size // BATCH), "real_batches": "epoch_walk"}
+                             "steps": 3 * (rows[0].training_set.size // BATCH), "real_batches": "epoch_walk",
+                             "epochs": 3, "resumed_from": 0}
     (fixed,) = _train(gen, rows, epochs=3, steps_per_epoch=2)
-    assert fixed.schedule == {"steps_per_epoch": 2, "steps": 6, "real_batches": "with_replacement"}
+    assert fixed.schedule == {"steps_per_epoch": 2, "steps": 6, "real_batches": "with_replacement", "epochs": 3,
+                              "resumed_from": 0}
     assert walk.curves["epoch"] == fixed.curves["epoch"] == [0, 3]
 
 
+@pytest.mark.parametrize("precision", ["float32", "float64"])
 @pytest.mark.parametrize("steps_per_epoch", [None, 3])
-def test_batched_rows_equal_rows_trained_alone(steps_per_epoch):
-    """Different seeds and learning rates in one batch; the with-replacement run crosses a chunk of draws."""
+def test_batched_rows_equal_rows_trained_alone_bit_for_bit(steps_per_epoch, precision):
+    """Different seeds and learning rates in one batch; the with-replacement run crosses a chunk of draws. Equal
+    to the last bit in either precision (the discriminator pads its rows so that no kernel rounds a row's values
+    differently in a batch; :data:`autoqml.discriminator.ROW_BYTES`)."""
     gen, _, rows = _rows(3, "uniform", seeds=[11, 12, 13, 14], lrs=(1e-2, 3e-3), samples=700)
     epochs = 6 if steps_per_epoch is None else CHUNK_STEPS // 3 + 4
-    batched = _train(gen, rows, epochs, steps_per_epoch)
+    batched = _train(gen, rows, epochs, steps_per_epoch, precision)
     for row, together in zip(rows, batched):
-        (alone,) = _train(gen, [row], epochs, steps_per_epoch)
-        _assert_same(together, alone)
+        (alone,) = _train(gen, [row], epochs, steps_per_epoch, precision)
+        _assert_same(together, alone, atol=0)
 
 
 def test_one_step_per_epoch_and_persistent_adam_reproduce_the_earlier_trainer():

@@ -12,6 +12,7 @@ from test_qgan import _rows
 from autoqml.backends import _bincount, normalize, open_sampler
 from autoqml.circuits import build_generator
 from autoqml.errors import CircuitError
+from autoqml.qgan import Schedule
 from autoqml.shots import ShotGenerator, shift_coefficients, shift_gradient, shifted_parameters, train_rows_shots
 from autoqml.simulator import StatevectorSimulator, initial_state
 

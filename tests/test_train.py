@@ -55,7 +55,8 @@ def test_result_is_complete_and_recomputable_from_qpy(tmp_path, epex_h00):
                                        seed=2022)
     assert np.allclose(result["target"], target) and result["grid"]["low"] == grid.low
     assert result["training"] == {"steps_per_epoch": SAMPLES // 512, "steps": 60 * (SAMPLES // 512),
-                                  "real_batches": "epoch_walk", "training_set_size": SAMPLES}
+                                  "real_batches": "epoch_walk", "training_set_size": SAMPLES, "epochs": 60,
+                                  "resumed_from": 0}
     for run in result["runs"]:  # qiskit's direction is infinite: the 32-bin EPEX target has empty bins
         assert run["final"]["kl_qiskit"] is None and (np.asarray(result["target"]) == 0).any()
     weights = load_discriminators(path)

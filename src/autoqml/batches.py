@@ -52,6 +52,21 @@ class Batches:
             self._remaining -= 1
             yield self._pending.pop()
 
+    def state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """The draws made for steps not yet taken (steps first, rows second) and how many steps remain."""
+        if not self._pending:
+            return {}, {"remaining": self._remaining, "pending": 0}
+        steps = list(reversed(self._pending))  # next step first
+        return ({"pending.real": np.stack([real.numpy() for real, _ in steps]),
+                 "pending.uniforms": np.stack([uniforms.numpy() for _, uniforms in steps])},
+                {"remaining": self._remaining, "pending": len(steps)})
+
+    def load(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        """Continue after :meth:`state`; the rows' generators must be restored with it."""
+        self._remaining = meta["remaining"]
+        self._pending = [(torch.tensor(real), torch.tensor(uniforms)) for real, uniforms in
+                         zip(arrays.get("pending.real", []), arrays.get("pending.uniforms", []))][::-1]
+
     def _draw_epoch(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         steps, batch = self.steps_per_epoch, self._batch
         bins = self._targets.shape[1]

@@ -64,10 +64,10 @@ def _key_homes() -> dict[str, list[str]]:
 def _unknown_key(parts: list, key: str, allowed: list[str]) -> tuple[str, str | None]:
     """The line for an unknown key, and the allowed key it most likely meant (if any)."""
     where = field_path([*parts, key])
-    close = difflib.get_close_matches(key, allowed, n=1)
-    if close:
-        return f"{where}: unknown key; did you mean '{close[0]}'?", close[0]
     homes = _key_homes()
+    close = difflib.get_close_matches(key, allowed, n=1)
+    if close and key not in homes:  # a key valid elsewhere is misplaced, not misspelt
+        return f"{where}: unknown key; did you mean '{close[0]}'?", close[0]
     named = key if key in homes else next(iter(difflib.get_close_matches(key, list(homes), n=1)), None)
     if named:
         here = re.sub(r"\[\d+\]", "[]", field_path(parts)) if parts else "the top level"

@@ -22,7 +22,7 @@ from autoqml.errors import ConfigError
 ID_LENGTH = 12
 #: Config keys shared by every cell of a study that change what training computes.
 _TRAINING_KEYS = ("batch_size", "num_epochs", "num_training_runs", "seed", "log_every", "steps_per_epoch",
-                  "discriminator_input")
+                  "discriminator_input", "precision")
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,13 @@ class Cell:
 
     @property
     def shape(self) -> tuple:
-        """What rows must share to train in one batch: circuit structure and discriminator architecture."""
+        """What rows must share to train in one batch: circuit structure, the discriminator (architecture,
+        arithmetic, learning rate and betas) and the schedule."""
         p = self.params
         disc = p["discriminator"]
-        return (p["ansatz"], p["reps"], p["num_qubits"], disc["n_input"], tuple(disc["n_hidden"]),
-                p["batch_size"], p["num_epochs"], p["steps_per_epoch"], p["log_every"], p["optimizer"]["state"],
-                json.dumps(p["backend"], sort_keys=True))
+        return (p["ansatz"], p["reps"], p["num_qubits"], disc["n_input"], tuple(disc["n_hidden"]), disc["lr"],
+                tuple(disc["betas"]), p["precision"], p["batch_size"], p["num_epochs"], p["steps_per_epoch"],
+                p["log_every"], p["optimizer"]["state"], json.dumps(p["backend"], sort_keys=True))
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Cell:

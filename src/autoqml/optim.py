@@ -8,10 +8,15 @@ does not depend on the other rows; only the step sizes are per row.
   ``optimizer.state: persistent``.
 * :class:`RestartedAdam` is qiskit's ``ADAM`` called with ``maxiter=1``, as qiskit's ``QuantumGenerator.train``
   calls it every step: the generator's optimizer with ``optimizer.state: per_step`` (the default).
+* :func:`discriminator_adam` is torch's own fused Adam with AMSGrad for the discriminator, whose rows share their
+  learning rate and betas (the trainer batches them so): one kernel per parameter tensor and step.
+
+Each keeps its state as per-row arrays (:func:`optimizer_state`, :func:`load_optimizer_state`) for checkpoints.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 #: qiskit's QuantumGenerator builds its default ADAM with noise_factor=1e-6 (ADAM's own default is 1e-8).
@@ -49,6 +54,18 @@ class BatchedAdam:
         self._v = [torch.zeros_like(p) for p in params]
         self._v_max = [torch.zeros_like(p) for p in params] if amsgrad else None
         self._step = 0
+
+    def state(self) -> tuple[dict[str, np.ndarray], int]:
+        """Per-row moments (rows first) and the step count."""
+        moments = {"m": self._m, "v": self._v, **({"v_max": self._v_max} if self._v_max is not None else {})}
+        return {f"{name}.{i}": t.cpu().numpy().copy() for name, ts in moments.items() for i, t in enumerate(ts)}, \
+            self._step
+
+    def load(self, arrays: dict[str, np.ndarray], step: int) -> None:
+        for name, ts in (("m", self._m), ("v", self._v), ("v_max", self._v_max or [])):
+            for i, t in enumerate(ts):
+                t.copy_(torch.as_tensor(arrays[f"{name}.{i}"]))
+        self._step = step
 
     @torch.no_grad()
     def step(self) -> None:
@@ -92,6 +109,13 @@ class RestartedAdam:
         self.params = params
         self._lr, self._b1, self._b2, self._noise = lr, betas[:, 0], betas[:, 1], noise_factor
 
+    def state(self) -> tuple[dict[str, np.ndarray], int]:
+        """Nothing is kept between steps."""
+        return {}, 0
+
+    def load(self, arrays: dict[str, np.ndarray], step: int) -> None:
+        pass
+
     @torch.no_grad()
     def step(self) -> None:
         lr_eff = self._lr * (1 - self._b2).sqrt() / (1 - self._b1)
@@ -114,3 +138,35 @@ def generator_optimizer(state: str, params: list[torch.Tensor], *, lr: torch.Ten
     if state == "persistent":
         return BatchedAdam(params, lr=lr, betas=betas)
     raise ValueError(f"optimizer.state: got {state!r}; allowed: {', '.join(STATES)}")
+
+
+def discriminator_adam(params: list[torch.Tensor], grads: list[torch.Tensor], *, lr: float,
+                       betas: tuple[float, float]) -> torch.optim.Adam:
+    """torch's Adam with AMSGrad (qiskit's ``PyTorchDiscriminator`` optimizer), fused, over `params` whose
+    gradients the caller writes into `grads` (bound once as ``.grad``)."""
+    for p, g in zip(params, grads):
+        p.grad = g
+    return torch.optim.Adam(params, lr=lr, betas=betas, amsgrad=True, fused=True)
+
+
+def adam_state(opt: torch.optim.Adam) -> tuple[dict[str, np.ndarray], int]:
+    """A torch Adam's moments per parameter (rows first) and its step count (0 before the first step)."""
+    arrays, step = {}, 0
+    for i, p in enumerate(opt.param_groups[0]["params"]):
+        state = opt.state.get(p)
+        if not state:
+            return {}, 0
+        step = int(state["step"])
+        for name in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+            arrays[f"{name}.{i}"] = state[name].cpu().numpy().copy()
+    return arrays, step
+
+
+def load_adam_state(opt: torch.optim.Adam, arrays: dict[str, np.ndarray], step: int) -> None:
+    """Put moments saved by :func:`adam_state` back (a fresh optimizer when `step` is 0)."""
+    if step == 0:
+        return
+    for i, p in enumerate(opt.param_groups[0]["params"]):
+        opt.state[p] = {"step": torch.tensor(float(step), device=p.device),
+                        **{name: torch.as_tensor(arrays[f"{name}.{i}"]).to(p) for name in
+                           ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")}}

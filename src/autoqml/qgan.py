@@ -37,15 +37,18 @@ from qiskit import QuantumCircuit
 
 from autoqml.batches import Batches, born_histogram
 from autoqml.data import Grid
-from autoqml.discriminator import BatchedMLP
+from autoqml.checkpoint import CheckpointError, TrainingState
+from autoqml.discriminator import BatchedMLP, log_clamped, loss_and_grad
 from autoqml.metrics import (finite_or_none, held_out_metrics, ks_statistic, relative_entropy,
                              relative_entropy_qiskit)
-from autoqml.optim import QISKIT_NOISE_FACTOR, BatchedAdam, generator_optimizer
+from autoqml.optim import (QISKIT_NOISE_FACTOR, adam_state, discriminator_adam, generator_optimizer,
+                           load_adam_state)
 from autoqml.simulator import StatevectorSimulator
 
 logger = logging.getLogger(__name__)
-
-_LOG_FLOOR = -100.0
+#: The trainer's numerics; a training state is continued only by the trainer that wrote it. Bump it when what a
+#: given cell trains to changes.
+TRAINER = "3"
 
 
 @dataclass(frozen=True)
@@ -88,119 +91,220 @@ class RunResult:
     schedule: dict = field(default_factory=dict)
 
 
-def train_rows(
-    *,
-    ansatz: QuantumCircuit,
-    rows: list[Row],
-    widths: list[int],
-    batch_size: int,
-    num_epochs: int,
-    log_every: int,
-    steps_per_epoch: int | None = None,
-    progress_every: int | None = None,
-) -> list[RunResult]:
-    """Train every row for ``num_epochs`` epochs; curves are recorded every ``log_every`` epochs.
+@dataclass(frozen=True)
+class Schedule:
+    """How rows train: ``num_epochs`` epochs of ``batch_size`` batches, curves every ``log_every`` epochs.
 
     ``steps_per_epoch=None`` is qiskit's epoch walk over each row's ``training_set``; an integer makes every epoch
     that many steps with real batches drawn with replacement from the target (:mod:`autoqml.batches`).
+    ``progress_every`` epochs a line is logged (default: a tenth of the epochs).
     """
-    return train_loop(ansatz=ansatz, rows=rows, widths=widths, batch_size=batch_size, num_epochs=num_epochs,
-                      log_every=log_every, steps_per_epoch=steps_per_epoch, progress_every=progress_every,
-                      generator=ExactGenerator)
+
+    batch_size: int
+    num_epochs: int
+    log_every: int
+    steps_per_epoch: int | None = None
+    progress_every: int | None = None
 
 
-def train_loop(
-    *,
-    ansatz: QuantumCircuit,
-    rows: list[Row],
-    widths: list[int],
-    batch_size: int,
-    num_epochs: int,
-    log_every: int,
-    steps_per_epoch: int | None,
-    progress_every: int | None,
-    generator: Callable[[StatevectorSimulator, torch.Tensor, torch.Tensor], GeneratorSource],
-) -> list[RunResult]:
-    """The training loop both trainers share: draws, discriminator step, generator step, curves, results.
+#: The discriminator's arithmetic (config ``precision``); the generator's simulation is float64 either way.
+PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
+
+
+def torch_device(name: str) -> torch.device:
+    """The device of config ``torch_device``: ``auto`` is CUDA when torch sees one, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("torch_device: cuda, but torch sees no CUDA device (a CPU-only torch build, or no GPU "
+                         "here); use cpu or auto")
+    return torch.device(name)
+
+
+def train_rows(*, ansatz: QuantumCircuit, rows: list[Row], widths: list[int], schedule: Schedule,
+               precision: str = "float64", device: str = "cpu", generator=None) -> list[RunResult]:
+    """Train every row for the schedule's epochs; the results after the last epoch (`generator`: as
+    :class:`Training`'s, the exact one by default)."""
+    training = Training(ansatz=ansatz, rows=rows, widths=widths, schedule=schedule, precision=precision,
+                        device=device, generator=generator)
+    training.run()
+    return training.results()
+
+
+class Training:
+    """Rows of one circuit shape and one discriminator setup trained as one batched program, resumable.
+
+    Built fresh, or from a :class:`autoqml.checkpoint.TrainingState` of the same rows (``state``), it trains epoch
+    by epoch (:meth:`run`) and tells, after any epoch, the rows' results (:meth:`results`) and its own state
+    (:meth:`state`). Continuing from a state gives the numbers of training straight through.
 
     `generator` builds what supplies p_theta and the generator gradient from the compiled simulator, the
     parameters (rows, P) and the initial states: :class:`ExactGenerator` here, the shot-based one in
-    :mod:`autoqml.shots`. Every draw of a row's own generator happens here, in the same order for both.
-
-    Runs on one torch thread: the tensors are small, and OpenMP workers spin-waiting on a shared core made
-    training up to 70x slower when another process was busy (measured on 2 cores).
+    :mod:`autoqml.shots`. Every draw of a row's own generator happens here, in the same order for both. The
+    discriminator runs in ``precision`` on ``device``; rows share its learning rate and betas.
     """
-    states = {row.generator_state for row in rows}
-    if len(states) != 1:
-        raise ValueError(f"rows of one program share the generator's optimizer state; got {sorted(states)}")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _loop(ansatz, rows, widths, batch_size, num_epochs, log_every, steps_per_epoch, progress_every,
-                     generator)
-    finally:
-        torch.set_num_threads(threads)
 
+    def __init__(self, *, ansatz: QuantumCircuit, rows: list[Row], widths: list[int], schedule: Schedule,
+                 precision: str = "float64", device: str = "cpu",
+                 generator: Callable[[StatevectorSimulator, torch.Tensor, torch.Tensor], GeneratorSource]
+                 = None, state: TrainingState | None = None):
+        _check_shared(rows, precision)
+        self.rows, self.schedule, self.device = rows, schedule, torch_device(device)
+        self.sim = StatevectorSimulator(ansatz).to(self.device)
+        self._rngs = [np.random.default_rng(row.seed) for row in rows]
+        theta0 = np.stack([rng.uniform(-row.parameter_spread, row.parameter_spread, ansatz.num_parameters)
+                           for row, rng in zip(rows, self._rngs)])
+        bins = rows[0].target.shape[0]
+        values = torch.as_tensor(np.stack([standardized_grid(bins) if row.discriminator_input is None
+                                           else row.discriminator_input for row in rows]))
+        self.disc = BatchedMLP(widths=widths, rngs=self._rngs, values=values, dtype=PRECISIONS[precision],
+                               device=self.device)
+        self.theta0 = theta0
+        self.theta = torch.tensor(theta0, dtype=torch.float64, device=self.device, requires_grad=True)
+        initial = torch.as_tensor(np.stack([row.initial_state for row in rows])).to(self.device)
+        self._target = np.stack([row.target for row in rows])
+        self._batches = Batches(rngs=self._rngs, targets=self._target,
+                                training_sets=[row.training_set for row in rows], batch_size=schedule.batch_size,
+                                steps_per_epoch=schedule.steps_per_epoch, num_epochs=schedule.num_epochs)
 
-def _loop(ansatz, rows, widths, batch_size, num_epochs, log_every, steps_per_epoch, progress_every,
-          generator) -> list[RunResult]:
-    sim = StatevectorSimulator(ansatz)
-    rngs = [np.random.default_rng(row.seed) for row in rows]
-    theta0 = np.stack([rng.uniform(-row.parameter_spread, row.parameter_spread, ansatz.num_parameters)
-                       for row, rng in zip(rows, rngs)])
-    disc = BatchedMLP(widths=widths, rngs=rngs)
-    theta = torch.tensor(theta0, dtype=torch.float64, requires_grad=True)
-    initial = torch.as_tensor(np.stack([row.initial_state for row in rows]))
-    target = np.stack([row.target for row in rows])
-    batches = Batches(rngs=rngs, targets=target, training_sets=[row.training_set for row in rows],
-                      batch_size=batch_size, steps_per_epoch=steps_per_epoch, num_epochs=num_epochs)
-    bins = target.shape[1]
-    values = torch.as_tensor(np.stack([standardized_grid(bins) if row.discriminator_input is None
-                                       else row.discriminator_input for row in rows]))
+        def hyper(name: str) -> torch.Tensor:
+            return torch.tensor([getattr(row, name) for row in rows], dtype=torch.float64, device=self.device)
 
-    def hyper(name: str) -> torch.Tensor:
-        return torch.tensor([getattr(row, name) for row in rows], dtype=torch.float64)
+        self._opt_g = generator_optimizer(rows[0].generator_state, [self.theta], lr=hyper("generator_lr"),
+                                          betas=hyper("generator_betas"),
+                                          noise_factor=hyper("generator_noise_factor"))
+        self._opt_d = discriminator_adam([self.disc.flat], [self.disc.flat_grad], lr=rows[0].discriminator_lr,
+                                         betas=tuple(rows[0].discriminator_betas))
+        self._source = (generator or ExactGenerator)(self.sim, self.theta, initial)
+        self._curves = _Curves(self._target, rows)
+        self._losses: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._probs: torch.Tensor | None = None
+        self.epoch = self.started = 0
+        if state is not None:
+            self._load(state)
 
-    opt_g = generator_optimizer(rows[0].generator_state, [theta], lr=hyper("generator_lr"),
-                                betas=hyper("generator_betas"), noise_factor=hyper("generator_noise_factor"))
-    opt_d = BatchedAdam(disc.parameters, lr=hyper("discriminator_lr"), betas=hyper("discriminator_betas"))
-    source = generator(sim, theta, initial)
-    curves = _Curves(target, rows)
-    progress_every = progress_every or max(log_every, num_epochs // 10)
-    start = time.perf_counter()
-    for epoch in range(num_epochs):
+    @property
+    def steps_per_epoch(self) -> int:
+        return self._batches.steps_per_epoch
+
+    def run(self, until: int | None = None, *, checkpoint: Callable[[Training], None] | None = None,
+            every: int = 0) -> None:
+        """Train up to epoch `until` (default: the schedule's last); every `every` epochs before that, call
+        `checkpoint` with this training (to save its state).
+
+        Runs on one torch thread: the tensors are small, and OpenMP workers spin-waiting on a shared core made
+        training up to 70x slower when another process was busy (measured on 2 cores).
+        """
+        until = self.schedule.num_epochs if until is None else until
+        if not self.epoch <= until <= self.schedule.num_epochs:
+            raise ValueError(f"cannot train from epoch {self.epoch} to {until} (schedule: "
+                             f"{self.schedule.num_epochs} epochs)")
+        progress_every = self.schedule.progress_every or max(self.schedule.log_every, self.schedule.num_epochs // 10)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        start = time.perf_counter()
+        try:
+            while self.epoch < until:
+                self._train_epoch()
+                self.epoch += 1
+                if self.epoch % progress_every == 0:
+                    logger.info("epoch %d/%d  mean KL %.4f  (%.1f s)", self.epoch, self.schedule.num_epochs,
+                                np.mean([c["kl"][-1] for c in self._curves.rows]), time.perf_counter() - start)
+                if checkpoint is not None and every and self.epoch % every == 0 and self.epoch < until:
+                    checkpoint(self)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _train_epoch(self) -> None:
+        epoch, batch_size = self.epoch, self.schedule.batch_size
+        source, disc = self._source, self.disc
         observed = None
-        for real, uniforms in batches.epoch():
+        last = self.steps_per_epoch - 1
+        for step, (real, uniforms) in enumerate(self._batches.epoch()):
             probs = source.probabilities()
-            if observed is None and epoch % log_every == 0:
+            if observed is None and epoch % self.schedule.log_every == 0:
                 observed = source.exact(probs)  # before the epoch's first step changes theta
-            fake = born_histogram(probs.detach(), uniforms, batch_size)
-            d = disc(values)
-            loss_d = -(real * _log(d) + fake * _log(1 - d)).sum(1)
-            opt_d.zero_grad()
-            loss_d.sum().backward()
-            opt_d.step()
-            with torch.no_grad():
-                log_d = _log(disc(values))
-            opt_g.zero_grad()
+            fake = born_histogram(probs.detach(), uniforms.to(self.device), batch_size)
+            d = disc.d if disc.d is not None else disc.forward()  # D is unchanged since the last generator step
+            loss_d, grad = loss_and_grad(d, *disc.pad(real.to(self.device), fake), need_loss=step == last)
+            disc.backward(grad)
+            self._opt_d.step()
+            log_d = log_clamped(disc.forward())[:, : disc.size].to(torch.float64)
+            self._opt_g.zero_grad()
             loss_g = source.backward(probs, log_d)
-            opt_g.step()
+            self._opt_g.step()
+        self._probs = probs
+        self._losses = (loss_d, loss_g.detach())
         if observed is not None:
-            curves.record(epoch, observed, loss_d.detach(), loss_g.detach(), sampled=source.sampled(probs))
-        if (epoch + 1) % progress_every == 0:
-            logger.info("epoch %d/%d  mean KL %.4f  (%.1f s)", epoch + 1, num_epochs, curves.kl[-1].mean(),
-                        time.perf_counter() - start)
-    with torch.no_grad():
-        final = sim.probabilities(theta, initial)
-    curves.record(num_epochs, final, loss_d.detach(), loss_g.detach(), sampled=source.sampled(probs))
-    weights = disc.state_dicts()
-    schedule = {"steps_per_epoch": batches.steps_per_epoch, "steps": batches.steps_per_epoch * num_epochs,
-                "real_batches": "epoch_walk" if batches.walk else "with_replacement"}
-    return [
-        RunResult(row.seed, theta0[r], theta[r].detach().numpy().copy(), final[r].numpy().copy(), weights[r],
-                  curves.of_row(r), schedule)
-        for r, row in enumerate(rows)
-    ]
+            self._curves.append(self._curves.points(epoch, observed, *self._losses,
+                                                    sampled=source.sampled(probs)))
+
+    def results(self) -> list[RunResult]:
+        """Every row's result after the epochs trained so far (the curves end with this epoch)."""
+        if self._losses is None:
+            raise ValueError("no epoch trained yet")
+        with torch.no_grad():
+            final = self.sim.probabilities(self.theta, self._source.initial)
+        last = self._curves.points(self.epoch, final, *self._losses, sampled=self._source.sampled(self._probs))
+        weights = self.disc.state_dicts()
+        theta = self.theta.detach().cpu().numpy()
+        final = final.cpu().numpy()
+        schedule = {"steps_per_epoch": self.steps_per_epoch, "steps": self.steps_per_epoch * self.epoch,
+                    "real_batches": "epoch_walk" if self._batches.walk else "with_replacement",
+                    "epochs": self.epoch, "resumed_from": self.started}
+        return [RunResult(row.seed, self.theta0[r], theta[r].copy(), final[r].copy(), weights[r],
+                          self._curves.of_row(r, last[r]), schedule)
+                for r, row in enumerate(self.rows)]
+
+    def state(self) -> TrainingState:
+        """The state after the epochs trained so far, to continue from with ``Training(..., state=...)``."""
+        opt_d, opt_d_step = adam_state(self._opt_d)
+        opt_g, opt_g_step = self._opt_g.state()
+        pending, batches = self._batches.state()
+        loss_d, loss_g = self._losses if self._losses is not None else (None, None)
+        arrays = {"theta0": self.theta0, "theta": self.theta.detach().cpu().numpy().copy(),
+                  "disc": self.disc.flat.cpu().numpy().copy(),
+                  **{f"opt_d.{k}": v for k, v in opt_d.items()}, **{f"opt_g.{k}": v for k, v in opt_g.items()},
+                  **pending}
+        if loss_d is not None:
+            arrays |= {"loss_d": loss_d.cpu().numpy().copy(), "loss_g": loss_g.cpu().numpy().copy()}
+        rows = [{"seed": row.seed, "rng": rng.bit_generator.state, "curves": curves}
+                for row, rng, curves in zip(self.rows, self._rngs, self._curves.rows)]
+        meta = {"opt_d_step": opt_d_step, "opt_g_step": opt_g_step, "batches": batches}
+        return TrainingState(self.epoch, self.steps_per_epoch * self.epoch, arrays, meta, rows)
+
+    def _load(self, state: TrainingState) -> None:
+        if state.seeds != [row.seed for row in self.rows]:
+            raise CheckpointError(f"the state holds runs with seeds {state.seeds}, not this training's "
+                                  f"{[row.seed for row in self.rows]}")
+        if state.epoch > self.schedule.num_epochs or state.steps != self.steps_per_epoch * state.epoch:
+            raise CheckpointError(f"a state after {state.epoch} epochs ({state.steps} steps) does not fit "
+                                  f"{self.schedule.num_epochs} epochs of {self.steps_per_epoch} steps")
+        arrays = state.arrays
+        self.theta0 = arrays["theta0"]
+        with torch.no_grad():
+            self.theta.copy_(torch.as_tensor(arrays["theta"]))
+            self.disc.flat.copy_(torch.as_tensor(arrays["disc"]))
+        prefixed = lambda prefix: {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}  # noqa: E731
+        load_adam_state(self._opt_d, prefixed("opt_d."), state.meta["opt_d_step"])
+        self._opt_g.load(prefixed("opt_g."), state.meta["opt_g_step"])
+        self._batches.load(arrays, state.meta["batches"])
+        for rng, row in zip(self._rngs, state.rows):
+            rng.bit_generator.state = row["rng"]
+        self._curves.rows = [row["curves"] for row in state.rows]
+        if "loss_d" in arrays:
+            self._losses = (torch.as_tensor(arrays["loss_d"]), torch.as_tensor(arrays["loss_g"]))
+        self.epoch = self.started = state.epoch
+
+
+def _check_shared(rows: list[Row], precision: str) -> None:
+    """Rows of one program share the generator's optimizer state kind and the discriminator's hyperparameters."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: got {precision!r}; allowed: {', '.join(PRECISIONS)}")
+    for name in ("generator_state", "discriminator_lr", "discriminator_betas"):
+        values = {getattr(row, name) for row in rows}
+        if len(values) != 1:
+            raise ValueError(f"rows of one program share {name}; got {sorted(values)}")
 
 
 class GeneratorSource(Protocol):
@@ -223,10 +327,10 @@ class ExactGenerator:
     """Exact Born probabilities from the statevector simulator; the gradient by autograd through it."""
 
     def __init__(self, sim: StatevectorSimulator, theta: torch.Tensor, initial: torch.Tensor):
-        self._sim, self._theta, self._initial = sim, theta, initial
+        self._sim, self._theta, self.initial = sim, theta, initial
 
     def probabilities(self) -> torch.Tensor:
-        return self._sim.probabilities(self._theta, self._initial)
+        return self._sim.probabilities(self._theta, self.initial)
 
     def backward(self, probs: torch.Tensor, log_d: torch.Tensor) -> torch.Tensor:
         loss_g = -(probs * log_d).sum(1)
@@ -266,45 +370,42 @@ def standardized_grid(size: int) -> np.ndarray:
     return (index - index.mean()) / index.std()
 
 
-def _log(x: torch.Tensor) -> torch.Tensor:
-    return torch.log(x).clamp(min=_LOG_FLOOR)
-
-
 class _Curves:
-    """KL (both directions), KS and both losses per row, kept as numpy rows off the autograd graph; per row with
-    held-out data also KL, KS and W1 against each held-out part (``kl_validation``, ..., ``w1_test``)."""
+    """Per row: KL (both directions), KS and both losses, and with held-out data also KL, KS and W1 against each
+    held-out part (``kl_validation``, ..., ``w1_test``), as plain lists (a checkpoint stores them as they are)."""
 
     def __init__(self, target: np.ndarray, rows: list[Row]):
         self._target = target
         self._rows = rows
-        self.held_out: list[dict[str, list[float]]] = [{} for _ in rows]
-        self.epoch: list[int] = []
-        self.kl: list[np.ndarray] = []
-        self.kl_qiskit: list[np.ndarray] = []
-        self.ks: list[np.ndarray] = []
-        self.loss_d: list[np.ndarray] = []
-        self.loss_g: list[np.ndarray] = []
-        self.kl_sampled: list[np.ndarray] = []
+        self.rows: list[dict[str, list[float]]] = [{} for _ in rows]
 
-    def record(self, epoch: int, probs: torch.Tensor, loss_d: torch.Tensor, loss_g: torch.Tensor, *,
-               sampled: torch.Tensor | None = None) -> None:
-        q = probs.numpy()
-        self.epoch.append(epoch)
-        self.kl.append(np.atleast_1d(relative_entropy(target=self._target, generated=q)))
-        self.kl_qiskit.append(np.atleast_1d(relative_entropy_qiskit(target=self._target, generated=q)))
-        self.ks.append(np.atleast_1d(ks_statistic(target=self._target, generated=q)))
-        self.loss_d.append(loss_d.numpy().copy())
-        self.loss_g.append(loss_g.numpy().copy())
+    def points(self, epoch: int, probs: torch.Tensor, loss_d: torch.Tensor, loss_g: torch.Tensor, *,
+               sampled: torch.Tensor | None = None) -> list[dict[str, float]]:
+        """Every row's metrics of `probs` after `epoch` epochs, with the losses of that epoch's last step."""
+        q = probs.detach().cpu().numpy()
+        columns = {"kl": relative_entropy(target=self._target, generated=q),
+                   "kl_qiskit": relative_entropy_qiskit(target=self._target, generated=q),
+                   "ks": ks_statistic(target=self._target, generated=q),
+                   "loss_d": loss_d.cpu().numpy(), "loss_g": loss_g.cpu().numpy()}
         if sampled is not None:
-            self.kl_sampled.append(np.atleast_1d(relative_entropy(target=self._target, generated=sampled.numpy())))
-        for row, curves, generated in zip(self._rows, self.held_out, q):
+            columns["kl_sampled"] = relative_entropy(target=self._target, generated=sampled.cpu().numpy())
+        points = []
+        for r, (row, generated) in enumerate(zip(self._rows, q)):
+            point = {"epoch": epoch, **{name: float(np.atleast_1d(values)[r]) for name, values in columns.items()}}
             for part, (histogram, data) in row.held_out.items():
                 scores = held_out_metrics(generated=generated, values=row.grid_values, histogram=histogram, data=data)
-                for name, value in scores.items():
-                    curves.setdefault(f"{name}_{part}", []).append(float(value))
+                point |= {f"{name}_{part}": float(value) for name, value in scores.items()}
+            points.append(point)
+        return points
 
-    def of_row(self, r: int) -> dict[str, list[float | None]]:
-        """Row r's curves, JSON-ready: an infinite value (qiskit's KL on a target with empty bins) is None."""
-        names = ("kl", "kl_qiskit", "ks", "loss_d", "loss_g", *(("kl_sampled",) if self.kl_sampled else ()))
-        return {"epoch": list(self.epoch),
-                **{name: [finite_or_none(v[r]) for v in getattr(self, name)] for name in names}, **self.held_out[r]}
+    def append(self, points: list[dict[str, float]]) -> None:
+        for curves, point in zip(self.rows, points):
+            for name, value in point.items():
+                curves.setdefault(name, []).append(value)
+
+    def of_row(self, r: int, last: dict[str, float]) -> dict[str, list[float | None]]:
+        """Row r's curves ending with `last`, JSON-ready: an infinite value (qiskit's KL on a target with empty
+        bins) is None."""
+        curves = {name: [*self.rows[r].get(name, []), value] for name, value in last.items()}
+        return {name: values if name == "epoch" else [finite_or_none(v) for v in values]
+                for name, values in curves.items()}

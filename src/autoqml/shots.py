@@ -34,7 +34,7 @@ from qiskit.circuit import ParameterExpression
 
 from autoqml.backends import Sampler
 from autoqml.errors import CircuitError
-from autoqml.qgan import Row, RunResult, train_loop
+from autoqml.qgan import Row, RunResult, Schedule, train_rows
 from autoqml.simulator import StatevectorSimulator
 
 #: Gates exp(-i phi G / 2) with G^2 = 1 (eigenvalues of G/2 are +-1/2): the two-term shift rule is exact.
@@ -89,7 +89,7 @@ class ShotGenerator:
 
     def __init__(self, sim: StatevectorSimulator, theta: torch.Tensor, initial: torch.Tensor, *, sampler: Sampler,
                  circuits: list[QuantumCircuit], shots: int, seed: int, coeffs: np.ndarray):
-        self._sim, self._theta, self._initial = sim, theta, initial
+        self._sim, self._theta, self.initial = sim, theta, initial
         self._sampler, self._shots, self._coeffs = sampler, shots, coeffs
         self._torch_coeffs = torch.as_tensor(coeffs)
         self._rng = np.random.default_rng(seed)
@@ -120,28 +120,16 @@ class ShotGenerator:
 
     def exact(self, probs: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            return self._sim.probabilities(self._theta, self._initial)
+            return self._sim.probabilities(self._theta, self.initial)
 
     def sampled(self, probs: torch.Tensor) -> torch.Tensor:
         return probs
 
 
-def train_rows_shots(
-    *,
-    ansatz: QuantumCircuit,
-    circuits: list[QuantumCircuit],
-    rows: list[Row],
-    widths: list[int],
-    batch_size: int,
-    num_epochs: int,
-    log_every: int,
-    sampler: Sampler,
-    shots: int,
-    seed: int,
-    steps_per_epoch: int | None = None,
-    progress_every: int | None = None,
-) -> list[RunResult]:
-    """Train every row for ``num_epochs`` epochs on `sampler`, ``shots`` shots per parameter set.
+def train_rows_shots(*, ansatz: QuantumCircuit, circuits: list[QuantumCircuit], rows: list[Row], widths: list[int],
+                     schedule: Schedule, sampler: Sampler, shots: int, seed: int, precision: str = "float64",
+                     device: str = "cpu") -> list[RunResult]:
+    """Train every row for the schedule's epochs on `sampler`, ``shots`` shots per parameter set.
 
     ``circuits[r]`` is row r's whole generator (initial state + `ansatz`), parametrized like `ansatz`; rows with the
     same circuit share its transpilation. `seed` seeds the transpiler and the simulator of each call. What the
@@ -155,9 +143,8 @@ def train_rows_shots(
         return ShotGenerator(sim, theta, initial, sampler=sampler, circuits=circuits, shots=shots, seed=seed,
                              coeffs=coeffs)
 
-    return train_loop(ansatz=ansatz, rows=rows, widths=widths, batch_size=batch_size, num_epochs=num_epochs,
-                      log_every=log_every, steps_per_epoch=steps_per_epoch, progress_every=progress_every,
-                      generator=generator)
+    return train_rows(ansatz=ansatz, rows=rows, widths=widths, schedule=schedule, precision=precision,
+                      device=device, generator=generator)
 
 
 def _structure(circuit: QuantumCircuit) -> bytes:

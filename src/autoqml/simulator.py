@@ -79,6 +79,13 @@ class StatevectorSimulator:
         self._rotations = self._rotation_groups()
         self._torch_program = [self._to_torch(step) for step in self._program]
 
+    def to(self, device: torch.device | str) -> StatevectorSimulator:
+        """Move the compiled program to `device` (in place; returns self)."""
+        move = lambda item: item.to(device) if isinstance(item, torch.Tensor) else item  # noqa: E731
+        self._rotations = {arity: tuple(move(t) for t in group) for arity, group in self._rotations.items()}
+        self._torch_program = [tuple(move(item) for item in step) for step in self._torch_program]
+        return self
+
     def states(self, theta: torch.Tensor, initial: torch.Tensor) -> torch.Tensor:
         """Final states, shape (rows, 2^N), for parameters (rows, P) and initial states (rows or 1, 2^N)."""
         rows = theta.shape[0]

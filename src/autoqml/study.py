@@ -139,6 +139,12 @@ class Study:
         return total
 
     @property
+    def training_options(self) -> dict:
+        """How training jobs run, beyond what the cells compute: fault checkpoints and the torch device."""
+        return {"checkpoints": f"{self.root}/checkpoints", "checkpoint_every": self.cfg["checkpoint_every"],
+                "torch_device": self.cfg["torch_device"]}
+
+    @property
     def routing(self) -> dict[str, dict]:
         """Per ibm device, how its jobs are routed (channel, instance, mode): for the training and evaluation jobs."""
         specs = [*self.cfg["backend"], *([self.cfg["evaluation"]["backend"]] if self.cfg["evaluation"] else [])]

@@ -18,7 +18,8 @@ from autoqml.backends import label as backend_label
 from autoqml.circuits import PARAMETER_SPREAD, Generator, build_generator
 from autoqml.data import Grid, normal_amplitudes
 from autoqml.grid import Cell
-from autoqml.qgan import Row, discriminator_input, train_rows
+from autoqml.checkpoint import TrainingState, load_state, save_state
+from autoqml.qgan import TRAINER, Row, Schedule, Training, discriminator_input
 from autoqml.metrics import held_out_histogram
 from autoqml.simulator import initial_state
 from autoqml.split import HELD_OUT, held_out_parts
@@ -93,80 +94,147 @@ def _steps_per_epoch(cell: Cell, size: int) -> int | None:
     return None
 
 
-def train_cell(*, cell: Cell, out: str | Path, progress_every: int | None = None, routing: dict | None = None) -> dict:
+def train_cell(*, cell: Cell, out: str | Path, **options) -> dict:
     """Train every run of `cell`, write ``<out>/<id>.json`` (+ .qpy, .npz) atomically and return the result."""
-    return train_cells(cells=[cell], out=out, progress_every=progress_every, routing=routing)[0]
+    return train_cells(cells=[cell], out=out, **options)[0]
 
 
 def train_cells(*, cells: list[Cell], out: str | Path, progress_every: int | None = None,
-                routing: dict | None = None) -> list[dict]:
+                routing: dict | None = None, epochs: int | None = None, resume: str | Path | None = None,
+                checkpoints: str | Path | None = None, checkpoint_every: int = 0,
+                torch_device: str = "cpu") -> list[dict]:
     """Train `cells`, those of one circuit shape as one batch of rows, and store each cell's result.
 
-    Batching many cells' runs costs far less per run than training them one cell at a time (measured 0.16 ms
-    per seed-epoch with 10 rows, 0.07 ms with 60, on the 5-qubit acceptance cell), and a row trains exactly as
-    alone, so a cell's result does not depend on what it was batched with (exact backend; see
+    Batching many cells' runs costs far less per run than training them one cell at a time, and a row trains
+    exactly as alone, so a cell's result does not depend on what it was batched with (exact backend; see
     :mod:`autoqml.shots` for the shot-based one). `routing` maps an ibm device name to its ``channel``,
     ``instance`` and ``mode`` (:func:`autoqml.backends.routing`).
+
+    Resumable training (:mod:`autoqml.checkpoint`): ``epochs`` stops every cell after that many epochs (its id,
+    seeds and schedule stay those of its ``num_epochs``, so a shorter training is a prefix of the longer one);
+    ``resume`` is a folder of ``<id>.state.npz`` to continue from. With either, each cell's state after training
+    is written beside its result as ``<out>/<id>.state.npz``. ``checkpoints`` is a folder where the state of
+    every unfinished cell is saved every ``checkpoint_every`` epochs and found again when the job is rerun after
+    being killed (removed once the cell's result is stored).
     """
     shapes: dict[tuple, list[Cell]] = {}
     for cell in cells:
         shapes.setdefault(cell.shape, []).append(cell)
+    saving = _Saving(out=Path(out), resume=Path(resume) if resume else None,
+                     checkpoints=Path(checkpoints) if checkpoints else None, every=checkpoint_every,
+                     keep_state=epochs is not None or resume is not None)
     results = {}
     for members in shapes.values():
-        for cell, result in zip(members, _train_shape(members, Path(out), progress_every, routing or {})):
+        for cell, result in zip(members, _train_shape(members, saving, epochs, progress_every, routing or {},
+                                                      torch_device)):
             results[cell.id] = result
     return [results[cell.id] for cell in cells]
 
 
-def _train_shape(cells: list[Cell], out: Path, progress_every: int | None, routing: dict) -> list[dict]:
+@dataclass(frozen=True)
+class _Saving:
+    """Where training states come from and go: the result folder, a resume folder, the fault checkpoints."""
+
+    out: Path
+    resume: Path | None
+    checkpoints: Path | None
+    every: int
+    keep_state: bool
+
+    @staticmethod
+    def identity(cell: Cell) -> dict:
+        return {"cell": cell.id, "trainer": TRAINER}
+
+    def start(self, cell: Cell) -> TrainingState | None:
+        """The state to continue `cell` from: its fault checkpoint when the job was killed, else the resume
+        folder's state, else None (train from the start)."""
+        for folder in (self.checkpoints, self.resume):
+            if folder is not None and (folder / f"{cell.id}.state.npz").exists():
+                return load_state(folder / f"{cell.id}.state.npz", identity=self.identity(cell))
+        return None
+
+    def save(self, folder: Path, cells: list[Cell], state: TrainingState, sizes: list[int]) -> None:
+        start = 0
+        for cell, size in zip(cells, sizes):
+            save_state(folder / f"{cell.id}.state.npz", state.select(slice(start, start + size)),
+                       identity=self.identity(cell))
+            start += size
+
+
+def _train_shape(cells: list[Cell], saving: _Saving, epochs: int | None, progress_every: int | None,
+                 routing: dict, torch_device: str) -> list[dict]:
     started = time.perf_counter()
     prepared = [prepare(cell) for cell in cells]
+    states = [saving.start(cell) for cell in cells]
     ready = time.perf_counter()
-    schedules: dict[int | None, list[int]] = {}
-    for i, prep in enumerate(prepared):
-        schedules.setdefault(prep.steps_per_epoch, []).append(i)
+    programs: dict[tuple, list[int]] = {}
+    for i, (prep, state) in enumerate(zip(prepared, states)):
+        programs.setdefault((prep.steps_per_epoch, state.epoch if state else 0), []).append(i)
     results: dict[int, dict] = {}
-    for steps, members in schedules.items():
-        stored = _train_batch([cells[i] for i in members], [prepared[i] for i in members], steps, out,
-                              progress_every, routing, prepare_s=(ready - started) * len(members) / len(cells))
+    for members in programs.values():
+        member_states = [states[i] for i in members]
+        state = TrainingState.stack(member_states) if member_states[0] is not None else None
+        stored = _train_batch([cells[i] for i in members], [prepared[i] for i in members], state, saving, epochs,
+                              progress_every, routing, torch_device,
+                              prepare_s=(ready - started) * len(members) / len(cells))
         results.update(zip(members, stored))
     return [results[i] for i in range(len(cells))]
 
 
-def _train_batch(cells: list[Cell], prepared: list[Prepared], steps: int | None, out: Path,
-                 progress_every: int | None, routing: dict, *, prepare_s: float) -> list[dict]:
-    """Train cells of one shape and one epoch schedule as one batch of rows, and store each cell."""
+def _train_batch(cells: list[Cell], prepared: list[Prepared], state: TrainingState | None, saving: _Saving,
+                 epochs: int | None, progress_every: int | None, routing: dict, torch_device: str, *,
+                 prepare_s: float) -> list[dict]:
+    """Train cells of one shape, one epoch schedule and one starting epoch as one batch of rows; store each."""
     rows = [row for p in prepared for row in p.rows]
+    sizes = [len(p.rows) for p in prepared]
     p = cells[0].params
     disc = p["discriminator"]
-    logger.info("%d cell(s) of shape %s k%d q%d: %d runs x %d epochs in one batch on %s", len(cells), p["ansatz"],
-                p["reps"], p["num_qubits"], len(rows), p["num_epochs"], backend_label(p["backend"]))
-    common = {"ansatz": prepared[0].generator.ansatz, "rows": rows, "widths": [disc["n_input"], *disc["n_hidden"]],
-              "batch_size": p["batch_size"], "num_epochs": p["num_epochs"], "log_every": p["log_every"],
-              "steps_per_epoch": steps, "progress_every": progress_every}
+    until = p["num_epochs"] if epochs is None else epochs
+    logger.info("%d cell(s) of shape %s k%d q%d: %d runs, epochs %d to %d in one batch on %s", len(cells),
+                p["ansatz"], p["reps"], p["num_qubits"], len(rows), state.epoch if state else 0, until,
+                backend_label(p["backend"]))
+    schedule = Schedule(batch_size=p["batch_size"], num_epochs=p["num_epochs"], log_every=p["log_every"],
+                        steps_per_epoch=prepared[0].steps_per_epoch, progress_every=progress_every)
+    options = {"ansatz": prepared[0].generator.ansatz, "rows": rows, "widths": [disc["n_input"], *disc["n_hidden"]],
+               "schedule": schedule, "precision": p["precision"], "device": torch_device}
     quantum = None
     ready = time.perf_counter()
     if is_exact(p["backend"]):
-        runs = train_rows(**common)
+        training = Training(**options, state=state)
+        checkpoint = None
+        if saving.checkpoints is not None:
+            def checkpoint(t: Training) -> None:
+                saving.save(saving.checkpoints, cells, t.state(), sizes)
+        training.run(until, checkpoint=checkpoint, every=saving.every)
+        runs = training.results()
     else:
+        if state is not None or epochs is not None:
+            raise ValueError("shot-based training cannot stop early or resume (its sampler's randomness is not "
+                             "part of a training state); train it to num_epochs in one go")
         from autoqml.backends import open_sampler
         from autoqml.shots import train_rows_shots
 
         spec = p["backend"]
         circuits = [prep.generator.circuit for prep in prepared for _ in prep.rows]
         with open_sampler(spec, routing=routing.get(spec.get("device"))) as sampler:
-            runs = train_rows_shots(**common, circuits=circuits, sampler=sampler, shots=spec["shots"],
+            runs = train_rows_shots(**options, circuits=circuits, sampler=sampler, shots=spec["shots"],
                                     seed=p["seed"])
         quantum = {"backend": backend_label(spec), "device": sampler.backend.name, **sampler.usage}
+        training = None
     trained = time.perf_counter()
-    seed_steps = len(rows) * runs[0].schedule["steps"]
+    schedule_done = runs[0].schedule
+    seed_steps = len(rows) * schedule_done["steps_per_epoch"] * (schedule_done["epochs"]
+                                                                 - schedule_done["resumed_from"])
     batch = {"cells": len(cells), "rows": len(rows), "prepare_s": prepare_s, "train_s": trained - ready,
-             "seconds_per_seed_epoch": (trained - ready) / (len(rows) * p["num_epochs"]),
-             "seconds_per_seed_step": (trained - ready) / seed_steps}
+             "seed_steps": seed_steps, "seconds_per_seed_step": (trained - ready) / max(seed_steps, 1)}
+    if training is not None and saving.keep_state:
+        saving.save(saving.out, cells, training.state(), sizes)
     results, start = [], 0
     for cell, prep in zip(cells, prepared):
-        results.append(_store(cell, prep, runs[start:start + len(prep.rows)], batch, out, quantum))
+        results.append(_store(cell, prep, runs[start:start + len(prep.rows)], batch, saving.out, quantum))
         start += len(prep.rows)
+        if saving.checkpoints is not None:
+            (saving.checkpoints / f"{cell.id}.state.npz").unlink(missing_ok=True)
     return results
 
 
@@ -195,7 +263,8 @@ def _store(cell: Cell, prepared: Prepared, runs: list, batch: dict, out: Path, q
                     "ks_mean": float(ks.mean()), "ks_std": float(ks.std(ddof=1)) if len(ks) > 1 else 0.0,
                     "best_run": int(kl.argmin())},
         "training": {**runs[0].schedule, "training_set_size": len(prepared.rows[0].training_set)},
-        "timings": {key: value for key, value in batch.items() if key != "cells" and key != "rows"},
+        "timings": {key: value for key, value in batch.items() if key not in ("cells", "rows", "seed_steps")}
+        | {"seed_steps": batch["seed_steps"] * len(runs) // batch["rows"]},
         "batch": {"cells": batch["cells"], "rows": batch["rows"]},
         **({"quantum": _share(quantum, len(runs) / batch["rows"])} if quantum else {}),
         "versions": {"autoqml": __version__, "python": platform.python_version(),

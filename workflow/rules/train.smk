@@ -31,6 +31,7 @@ for shard in range(STUDY.num_shards):
         params:
             cells=[STUDY.cells[cell].params for cell in pending],
             routing=STUDY.routing,
+            training=STUDY.training_options,
             data_paths=STUDY.data_inputs_of(pending),
         script:
             "../../scripts/train_batch.py"
