@@ -383,27 +383,26 @@ def pareto_csv(rows: list[dict], *, objectives: list[str]) -> bytes:
 
 # -- a step's training: ordinary shard jobs ----------------------------------------------------------------------
 def train_step(*, plan_doc: dict, shard: int, out: str | Path, routing: dict | None = None,
-               resume: dict[str, str] | None = None) -> list[dict]:
+               resume: dict[str, str] | None = None, **training) -> list[dict]:
     """Train shard `shard` of a step to the step's epochs, each cell continuing from its previous rung's state.
 
     The states (``<id>.state.npz``) may lie in several shard folders of the step before (`resume` maps a folder's
     name in the plan to where this job sees it); they are linked into one folder for
-    :func:`autoqml.train.train_cells`.
+    :func:`autoqml.train.train_cells`, which also takes the study's `training` options (fault checkpoints, device).
     """
-    resume = resume or {}
     from autoqml.train import train_cells
 
+    resume = resume or {}
     cells = [Cell.from_params(plan_doc["cells"][cell]) for cell in plan_doc["shards"][shard]]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    progress = cells[0].params["log_every"]
+    common = {"cells": cells, "out": out, "progress_every": cells[0].params["log_every"], "routing": routing,
+              "epochs": plan_doc["epochs"], **training}
     if not plan_doc["rung"]:
-        return train_cells(cells=cells, out=out, progress_every=progress, routing=routing,
-                           epochs=plan_doc["epochs"])
+        return train_cells(**common)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.resume-") as states:
         for cell in cells:
             name = f"{cell.id}.state.npz"
             folder = plan_doc["resume"][cell.id]
             (Path(states) / name).symlink_to((Path(resume.get(folder, folder)) / name).resolve())
-        return train_cells(cells=cells, out=out, progress_every=progress, routing=routing,
-                           epochs=plan_doc["epochs"], resume=states)
+        return train_cells(**common, resume=states)

@@ -130,6 +130,12 @@ def resume_paths(wildcards):
     return sorted({plan["resume"][cell] for cell in cells}) if plan["rung"] else []
 
 
+def search_training(wildcards):
+    """The grid's training options; fault checkpoints per step, so a rerun of a killed step continues only it."""
+    folder = SEARCH.path("search", "checkpoints", f"step-{wildcards.step}")
+    return {**STUDY.training_options, "checkpoints": folder}
+
+
 def train_inputs(wildcards):
     return {
         "plan": SEARCH.plan_path(wildcards.step),

@@ -46,6 +46,7 @@ rule search_train:
         routing=STUDY.routing,
         data_paths=DATA,
         resume_paths=resume_paths,
+        training=search_training,
     script:
         "../../scripts/search_train.py"
 
