@@ -2,14 +2,13 @@
 
 from autoqml import logs
 from autoqml.files import atomic_write
-from autoqml.search import finish, load_depths, read_json, read_step_results, records_csv, write_json
-from autoqml.study import Study
+from autoqml.search import Search, finish, load_depths, read_json, read_step_results, records_csv, write_json
 
 
 def main(*, cfg: dict, plans: list[str], trained: list[str], depths: list[str], out: dict,
          log: str) -> None:
     logs.configure(log)
-    search = Study(cfg).search
+    search = Search.of(cfg)
     docs = [read_json(path) for path in plans]
     final = finish(search, plans=docs, results=read_step_results(docs[-1], trained), depths=load_depths(depths))
     atomic_write(out["table"], records_csv(final["records"], objectives=search.objectives))

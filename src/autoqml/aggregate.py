@@ -20,15 +20,12 @@ import numpy as np
 import pandas as pd
 
 from autoqml.backends import STATEVECTOR
-from autoqml.backends import label as backend_label
 from autoqml.data import Grid
 from autoqml.errors import AutoQMLError
+from autoqml.grid import SETTING_COLUMNS, setting_of
 from autoqml.metrics import held_out_metrics, ks_statistic, relative_entropy, relative_entropy_qiskit
 from autoqml.split import HELD_OUT
 
-#: Columns that identify a setting, in the order tables list them.
-SETTING_COLUMNS = ["distribution", "ansatz", "num_qubits", "discriminator", "d_lr", "g_lr", "backend",
-                   "initialization", "reps"]
 #: Held-out metrics of every run: KL and KS on the run's grid, W1 against the held-out values.
 HELD_OUT_METRICS = ("kl", "ks", "w1")
 #: Run columns of the held-out metrics, validation first (``kl_validation``, ..., ``w1_test``).
@@ -64,14 +61,6 @@ def run_table(*, results: list[dict], depths: dict[str, list[int]] | None = None
     if not rows:
         raise AutoQMLError("no results to aggregate: train at least one cell first")
     return pd.DataFrame(rows)
-
-
-def setting_of(p: dict) -> dict:
-    """The :data:`SETTING_COLUMNS` of a cell's parameters."""
-    return {"distribution": p["distribution"]["name"], "ansatz": p["ansatz"], "num_qubits": p["num_qubits"],
-            "discriminator": p["discriminator"]["type"], "d_lr": p["discriminator"]["lr"],
-            "g_lr": p["optimizer"]["lr"], "backend": backend_label(p.get("backend", STATEVECTOR)),
-            "initialization": p["initialization"], "reps": p["reps"]}
 
 
 def _infinite_if_none(value: float | None) -> float:

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from autoqml.backends import canonical, is_exact
+from autoqml.backends import STATEVECTOR, canonical, is_exact
 from autoqml.backends import label as backend_label
 from autoqml.errors import ConfigError
 
@@ -56,6 +56,19 @@ def cell_id(params: dict[str, Any]) -> str:
     """Content hash of canonical parameters (sorted keys, compact separators)."""
     canonical = json.dumps(params, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:ID_LENGTH]
+
+
+#: Columns that identify a setting in tables (Table I, the search's), in the order they list them.
+SETTING_COLUMNS = ["distribution", "ansatz", "num_qubits", "discriminator", "d_lr", "g_lr", "backend",
+                   "initialization", "reps"]
+
+
+def setting_of(p: dict) -> dict:
+    """The :data:`SETTING_COLUMNS` of a cell's parameters."""
+    return {"distribution": p["distribution"]["name"], "ansatz": p["ansatz"], "num_qubits": p["num_qubits"],
+            "discriminator": p["discriminator"]["type"], "d_lr": p["discriminator"]["lr"],
+            "g_lr": p["optimizer"]["lr"], "backend": backend_label(p.get("backend", STATEVECTOR)),
+            "initialization": p["initialization"], "reps": p["reps"]}
 
 
 #: The grid's axes, in the order :func:`expand` multiplies them (the order of the cells).

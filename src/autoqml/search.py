@@ -32,9 +32,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from autoqml.aggregate import SELECTION, SETTING_COLUMNS, setting_of
 from autoqml.files import atomic_write
-from autoqml.grid import Cell
+from autoqml.grid import SETTING_COLUMNS, Cell, setting_of
 
 #: Strategies that search (``grid`` trains every cell and needs none of this module).
 STRATEGIES = ("successive_halving", "tpe")
@@ -43,6 +42,8 @@ VALIDATION_OBJECTIVES = ("w1_validation", "kl_validation", "ks_validation")
 DEPTH = "depth"
 #: Decisions recorded per trial and rung in ``tables/search.csv``.
 KEPT, STOPPED, PRUNED, COMPLETED = "kept", "stopped", "pruned", "completed"
+#: Where studies live (``results/<study>``), as :class:`autoqml.study.Study` places them.
+RESULTS = "results"
 #: Config keys that change nothing a search decides (the step checkpoints do not take them).
 _NOT_SEARCHED = ("name", "goal", "visualizations", "evaluation", "entangling_samples")
 
@@ -73,6 +74,8 @@ def search_problems(cfg: dict, *, grid_checked: bool = True) -> list[str]:
     least 1) and ``seed`` (the study's). Each problem names the field and the fix. TPE's search space is checked
     only when the rest of the config was found sound (`grid_checked`): it reads the grid's axes.
     """
+    from autoqml.aggregate import SELECTION
+
     spec = cfg["search"]
     strategy = spec["strategy"]
     if spec["objectives"] is None:
@@ -126,6 +129,11 @@ class Search:
 
     cfg: dict
     root: str
+
+    @classmethod
+    def of(cls, cfg: dict) -> Search:
+        """The search of a validated config, in ``results/<study>`` (for jobs, without the whole study model)."""
+        return cls(cfg, f"{RESULTS}/{cfg['study']}")
 
     @property
     def spec(self) -> dict:

@@ -23,7 +23,7 @@ from autoqml.aggregate import ranking
 from autoqml.files import atomic_write
 from autoqml.grid import Cell, expand
 from autoqml.model import model_stem
-from autoqml.search import Search
+from autoqml.search import RESULTS, Search
 
 #: Figures per config ``visualizations`` entry (``entropy_curve`` gives two: by initialization and by ansatz).
 FIGURES = {
@@ -43,11 +43,11 @@ class Study:
     """A validated config and its grid, as the workflow sees it."""
 
     cfg: dict
-    results: str = "results"
+    results: str = RESULTS
     local_files: bool = True
 
     @classmethod
-    def from_files(cls, paths: list[str | Path], *, overrides: dict | None = None, results: str = "results",
+    def from_files(cls, paths: list[str | Path], *, overrides: dict | None = None, results: str = RESULTS,
                    local_files: bool = True) -> Study:
         """The last config file wins (as with several ``--configfile``); ``--config`` overrides apply on top."""
         if not overrides:

@@ -31,11 +31,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from autoqml.aggregate import setting_of
 from autoqml.backends import label as backend_label
 from autoqml.errors import AutoQMLError
 from autoqml.files import temporary_beside
-from autoqml.grid import AXES, Cell, axes, cell_of, discriminator, generator_optimizer
+from autoqml.grid import AXES, Cell, axes, cell_of, discriminator, generator_optimizer, setting_of
 from autoqml.search import COMPLETED, KEPT, PRUNED, Search, plan, records
 
 logger = logging.getLogger(__name__)
