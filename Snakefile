@@ -14,7 +14,18 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/storage.smk"
 include: "workflow/rules/data.smk"
-include: "workflow/rules/train.smk"
+
+
+# A search (successive halving, TPE) trains in rounds of checkpoints and shard jobs instead of the grid's training.
+if STUDY.search:
+
+    include: "workflow/rules/search.smk"
+
+else:
+
+    include: "workflow/rules/train.smk"
+
+
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/plots.smk"

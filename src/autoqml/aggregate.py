@@ -20,15 +20,12 @@ import numpy as np
 import pandas as pd
 
 from autoqml.backends import STATEVECTOR
-from autoqml.backends import label as backend_label
 from autoqml.data import Grid
 from autoqml.errors import AutoQMLError
+from autoqml.grid import SETTING_COLUMNS, setting_of
 from autoqml.metrics import held_out_metrics, ks_statistic, relative_entropy, relative_entropy_qiskit
 from autoqml.split import HELD_OUT
 
-#: Columns that identify a setting, in the order tables list them.
-SETTING_COLUMNS = ["distribution", "ansatz", "num_qubits", "discriminator", "d_lr", "g_lr", "backend",
-                   "initialization", "reps"]
 #: Held-out metrics of every run: KL and KS on the run's grid, W1 against the held-out values.
 HELD_OUT_METRICS = ("kl", "ks", "w1")
 #: Run columns of the held-out metrics, validation first (``kl_validation``, ..., ``w1_test``).
@@ -52,13 +49,8 @@ def run_table(*, results: list[dict], depths: dict[str, list[int]] | None = None
     """
     rows = []
     for result in results:
-        cell, p = result["cell"], result["cell"]["params"]
-        setting = {
-            "distribution": p["distribution"]["name"], "ansatz": p["ansatz"], "num_qubits": p["num_qubits"],
-            "discriminator": p["discriminator"]["type"], "d_lr": p["discriminator"]["lr"],
-            "g_lr": p["optimizer"]["lr"], "backend": backend_label(p.get("backend", STATEVECTOR)),
-            "initialization": p["initialization"], "reps": p["reps"],
-        }
+        cell = result["cell"]
+        setting = setting_of(cell["params"])
         cell_depths = (depths or {}).get(cell["id"])
         for run in result["runs"]:
             depth = cell_depths[run["run"]] if cell_depths is not None else np.nan

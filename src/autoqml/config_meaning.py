@@ -89,6 +89,9 @@ def semantic_problems(cfg: dict) -> list[str]:
         problems.append(f"distributions: two entries are named {name!r}; give each a distinct `name`")
     problems += _study_name_problems(cfg)
     problems += _limit_problems(cfg)
+    from autoqml.search import search_problems
+
+    problems += search_problems(cfg, grid_checked=not problems)  # tpe's space reads the grid: a sound one
     return problems
 
 

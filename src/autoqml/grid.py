@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from autoqml.backends import canonical, is_exact
+from autoqml.backends import STATEVECTOR, canonical, is_exact
 from autoqml.backends import label as backend_label
 from autoqml.errors import ConfigError
 
@@ -58,36 +58,72 @@ def cell_id(params: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:ID_LENGTH]
 
 
+#: Columns that identify a setting in tables (Table I, the search's), in the order they list them.
+SETTING_COLUMNS = ["distribution", "ansatz", "num_qubits", "discriminator", "d_lr", "g_lr", "backend",
+                   "initialization", "reps"]
+
+
+def setting_of(p: dict) -> dict:
+    """The :data:`SETTING_COLUMNS` of a cell's parameters."""
+    return {"distribution": p["distribution"]["name"], "ansatz": p["ansatz"], "num_qubits": p["num_qubits"],
+            "discriminator": p["discriminator"]["type"], "d_lr": p["discriminator"]["lr"],
+            "g_lr": p["optimizer"]["lr"], "backend": backend_label(p.get("backend", STATEVECTOR)),
+            "initialization": p["initialization"], "reps": p["reps"]}
+
+
+#: The grid's axes, in the order :func:`expand` multiplies them (the order of the cells).
+AXES = ("distribution", "ansatz", "initialization", "num_qubits", "discriminator", "optimizer", "backend")
+
+
+def axes(cfg: dict) -> dict[str, list]:
+    """The canonical values of each grid axis of a validated config (:data:`AXES`; an ansatz is (type, k))."""
+    optimizer = cfg["optimizer"]
+    return {
+        "distribution": [_canonical_distribution(dist) for dist in cfg["distributions"]],
+        "ansatz": [(a["type"], k) for a in cfg["ansaetze"] for k in a["repetitions"]],
+        "initialization": [i["type"] for i in cfg["initializations"]],
+        "num_qubits": list(cfg["num_qubits"]),
+        "discriminator": [discriminator(d, lr) for d in cfg["discriminator"] for lr in d["hparams"]["lr"]],
+        "optimizer": [generator_optimizer(optimizer, lr) for lr in optimizer["lr"]],
+        "backend": [canonical(spec) for spec in cfg["backend"]],
+    }
+
+
+def discriminator(entry: dict, lr: float) -> dict:
+    """A cell's discriminator: one config ``discriminator`` entry at learning rate `lr`."""
+    h = entry["hparams"]
+    return {"type": entry["type"], "n_input": h["n_input"], "n_hidden": list(h["n_hidden"]),
+            "betas": list(h["betas"]), "lr": lr}
+
+
+def generator_optimizer(optimizer: dict, lr: float) -> dict:
+    """A cell's generator optimizer: the config's ``optimizer`` at learning rate `lr`."""
+    return {"lr": lr, "betas": list(optimizer["betas"]), "state": optimizer["state"],
+            "noise_factor": optimizer["noise_factor"]}
+
+
+def cell_of(cfg: dict, values: dict[str, Any]) -> Cell:
+    """The cell of one value per axis (:data:`AXES`, as :func:`axes` gives them) and the config's shared keys."""
+    ansatz, reps = values["ansatz"]
+    return Cell.from_params({
+        "distribution": values["distribution"],
+        "ansatz": ansatz,
+        "reps": reps,
+        "initialization": values["initialization"],
+        "num_qubits": values["num_qubits"],
+        "discriminator": values["discriminator"],
+        "optimizer": values["optimizer"],
+        "backend": values["backend"],
+        **{key: cfg[key] for key in _TRAINING_KEYS},
+    })
+
+
 def expand(cfg: dict) -> list[Cell]:
     """All cells of a validated config, in config order; duplicate combinations are a config error."""
-    shared = {key: cfg[key] for key in _TRAINING_KEYS}
-    discriminators = [
-        ({"type": d["type"], "n_input": d["hparams"]["n_input"], "n_hidden": list(d["hparams"]["n_hidden"]),
-          "betas": list(d["hparams"]["betas"]), "lr": lr}, f"discriminator[{i}]")
-        for i, d in enumerate(cfg["discriminator"]) for lr in d["hparams"]["lr"]
-    ]
-    ansaetze = [(a["type"], k) for a in cfg["ansaetze"] for k in a["repetitions"]]
-    optimizer = cfg["optimizer"]
-    optimizers = [{"lr": lr, "betas": list(optimizer["betas"]), "state": optimizer["state"],
-                   "noise_factor": optimizer["noise_factor"]} for lr in optimizer["lr"]]
-    backends = [canonical(spec) for spec in cfg["backend"]]
+    values = axes(cfg)
     cells: dict[str, Cell] = {}
-    for dist, (ansatz, reps), init, n, (disc, _), opt, backend in itertools.product(
-        cfg["distributions"], ansaetze, [i["type"] for i in cfg["initializations"]], cfg["num_qubits"],
-        discriminators, optimizers, backends,
-    ):
-        params = {
-            "distribution": _canonical_distribution(dist),
-            "ansatz": ansatz,
-            "reps": reps,
-            "initialization": init,
-            "num_qubits": n,
-            "discriminator": disc,
-            "optimizer": opt,
-            "backend": backend,
-            **shared,
-        }
-        cell = Cell.from_params(params)
+    for combination in itertools.product(*values.values()):
+        cell = cell_of(cfg, dict(zip(AXES, combination)))
         if cell.id in cells:
             raise ConfigError(f"grid: the combination '{cell.label}' appears twice (ansaetze, initializations or "
                               f"discriminator entries repeat); list each value once")

@@ -156,6 +156,33 @@ def generalization_gap(*, stats: pd.DataFrame, out: str | Path) -> None:
         _save(fig, out)
 
 
+#: Axis labels of search objectives (means over a setting's runs).
+_OBJECTIVE_LABELS = {"w1_validation": "validation data: mean W1", "kl_validation": f"validation data: mean {KL_LABEL}",
+                     "ks_validation": "validation data: mean KS", "depth": "mean transpiled depth"}
+
+
+def pareto_front(*, trials: pd.DataFrame, front: pd.DataFrame, objectives: list[str], unit: str,
+                 out: str | Path) -> None:
+    """A two-objective search: every completed trial, its Pareto front joined as a step line, per qubit count."""
+    if len(objectives) != 2 or front.empty:
+        raise PlotError(f"pareto: needs two objectives and a non-empty front; got {objectives} and "
+                        f"{len(front)} front trials")
+    x, y = objectives
+    labels = [_OBJECTIVE_LABELS[o] + (f" [{unit}]" if o == "w1_validation" and unit else "") for o in objectives]
+    with _themed():
+        fig = Figure(figsize=(5.8, 4.6), layout="tight")
+        ax = fig.subplots()
+        for n, group in trials.groupby("num_qubits", sort=True):
+            ax.scatter(group[x], group[y], alpha=0.6, label=f"{n} qubits")
+        line = front.sort_values([x, y])
+        ax.step(line[x], line[y], where="post", color="black", linewidth=1.2, label="Pareto front")
+        ax.scatter(line[x], line[y], facecolors="none", edgecolors="black", s=80)
+        ax.set(xlabel=labels[0], ylabel=labels[1], title=f"search: {len(trials)} completed trials, "
+                                                             f"{len(front)} on the front")
+        ax.legend(fontsize="small")
+        _save(fig, out)
+
+
 def entangling_capability(*, entangling: pd.DataFrame, out: str | Path) -> None:
     """Fig. 6 bottom: Meyer-Wallach entangling capability vs layers k, per ansatz, one panel per qubit count."""
     if entangling.empty:

@@ -23,6 +23,7 @@ from autoqml.aggregate import ranking
 from autoqml.files import atomic_write
 from autoqml.grid import Cell, expand
 from autoqml.model import model_stem
+from autoqml.search import RESULTS, Search
 
 #: Figures per config ``visualizations`` entry (``entropy_curve`` gives two: by initialization and by ansatz).
 FIGURES = {
@@ -42,11 +43,11 @@ class Study:
     """A validated config and its grid, as the workflow sees it."""
 
     cfg: dict
-    results: str = "results"
+    results: str = RESULTS
     local_files: bool = True
 
     @classmethod
-    def from_files(cls, paths: list[str | Path], *, overrides: dict | None = None, results: str = "results",
+    def from_files(cls, paths: list[str | Path], *, overrides: dict | None = None, results: str = RESULTS,
                    local_files: bool = True) -> Study:
         """The last config file wins (as with several ``--configfile``); ``--config`` overrides apply on top."""
         if not overrides:
@@ -71,6 +72,13 @@ class Study:
     @property
     def root(self) -> str:
         return f"{self.results}/{self.name}"
+
+    @cached_property
+    def search(self) -> Search | None:
+        """The study's adaptive search (:mod:`autoqml.search`); None for ``search.strategy: grid``."""
+        if self.cfg["search"]["strategy"] == "grid":
+            return None
+        return Search(self.cfg, self.root)
 
     @cached_property
     def grid(self) -> dict[str, Cell]:
@@ -150,26 +158,12 @@ class Study:
     @cached_property
     def units(self) -> list[list[str]]:
         """Cells that train as one batch: those of one circuit shape, halved while there are fewer than shards."""
-        by_shape: dict[tuple, list[str]] = {}
-        for cell in sorted(self.cells.values(), key=lambda c: c.id):
-            by_shape.setdefault(cell.shape, []).append(cell.id)
-        units = sorted(by_shape.values())
-        while len(units) < self.num_shards and max(map(len, units)) > 1:
-            largest = max(units, key=len)
-            units.remove(largest)
-            units += [largest[: len(largest) // 2], largest[len(largest) // 2 :]]
-        return units
+        return batch_units(self.cells, self.num_shards)
 
     @cached_property
     def shard_of(self) -> dict[str, int]:
         """Cell id -> shard index: units by estimated cost, longest first onto the least loaded shard (LPT)."""
-        load = [0.0] * self.num_shards
-        shard = {}
-        for unit in sorted(self.units, key=lambda u: (-self.estimated_seconds(u), u[0])):
-            target = min(range(self.num_shards), key=lambda i: (load[i], i))
-            shard.update(dict.fromkeys(unit, target))
-            load[target] += self.estimated_seconds(unit)
-        return shard
+        return balance(self.units, self.num_shards, self.estimated_seconds)
 
     def shard_cells(self, index: int) -> list[str]:
         return sorted(cell for cell, shard in self.shard_of.items() if shard == index)
@@ -183,27 +177,8 @@ class Study:
         return JOB_OVERHEAD_S + sum(self.cell_seconds(cell) for cell in cells)
 
     def cell_seconds(self, cell: str) -> float:
-        """Estimated training seconds of one cell, without process start-up.
-
-        Exact part, per row-step (:func:`autoqml.batches.planned_steps`): a fixed 20 us, plus 2^N times (33 ns per
-        circuit parameter + 0.45 ns per discriminator multiply-add); fitted to the paper grid's shapes at 60 rows
-        (0.05-0.18 ms per row-step). Shot-based cells add per step one sampler call plus, per executed circuit, a
-        fixed cost and a cost per shot (:func:`autoqml.backends.sampler_seconds`: measured for Aer and local
-        testing mode, assumed for a real device).
-        """
-        p, d = self.grid[cell].params, self.grid[cell].params["discriminator"]
-        widths = [1, d["n_input"], *d["n_hidden"], 1]
-        macs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
-        parameters = _num_parameters(*_structure(p))
-        per_row_step = 2e-5 + 2 ** p["num_qubits"] * (3.3e-8 * parameters + 4.5e-10 * macs)
-        steps = planned_steps(p)
-        seconds = p["num_training_runs"] * steps * per_row_step
-        shots = shots_of(p["backend"])
-        if shots:
-            call, execution, shot = sampler_seconds(p["backend"])
-            executions = p["num_training_runs"] * (2 * parameters + 1)
-            seconds += steps * (call + executions * (execution + shots * shot))
-        return seconds
+        """Estimated training seconds of one cell of the grid, without process start-up (:func:`params_seconds`)."""
+        return params_seconds(self.grid[cell].params)
 
     def pending(self, cells: list[str]) -> list[str]:
         """The cells without a complete stored result newer than their data, as the file system shows now.
@@ -236,15 +211,7 @@ class Study:
     @cached_property
     def structure_of(self) -> dict[str, str]:
         """Cell id -> structure id; a 'normal' initial state depends on the data, the others do not."""
-        out = {}
-        for cell in self.cells.values():
-            p = cell.params
-            key = {"ansatz": p["ansatz"], "reps": p["reps"], "num_qubits": p["num_qubits"],
-                   "initialization": p["initialization"], "runs": p["num_training_runs"], "seed": p["seed"],
-                   "device": self.cfg["device"],
-                   "distribution": p["distribution"] if p["initialization"] == "normal" else None}
-            out[cell.id] = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
-        return out
+        return {cell.id: structure_id(cell.params, device=self.cfg["device"]) for cell in self.cells.values()}
 
     def structures(self, ansatz: str) -> dict[str, dict]:
         """Structure id -> parameters of a representative cell (the first by id), for one ansatz's depth job."""
@@ -321,7 +288,22 @@ class Study:
         return "/".join([self.root, *parts])
 
     @property
+    def aggregated(self) -> str:
+        """The manifest aggregation proves the raw shards against: the grid's, or a search's final manifest (the
+        settings it trained to ``num_epochs``)."""
+        return self.search.final_path if self.search else self.manifest
+
+    @property
+    def aggregated_structures(self) -> dict[str, str]:
+        """Cell id -> structure id of the grid's cells, for Table I's depths; empty for a search, whose final
+        manifest lists the structures of its own settings (read by the statistics rule)."""
+        return {} if self.search else self.structure_of
+
+    @property
     def shard_files(self) -> list[str]:
+        """The raw files aggregation reads: one per shard, or a search's one file of its final settings."""
+        if self.search:
+            return [self.path("raw", "search.json")]
         n = self.num_shards
         return [self.path("raw", f"shard-{i}-of-{n}.json") for i in range(1, n + 1)]
 
@@ -356,7 +338,10 @@ class Study:
 
     @property
     def best_per_qubits(self) -> list[str]:
-        """Files of the best model of each distribution and qubit count, beside the overall one in ``best/``."""
+        """Files of the best model of each distribution and qubit count, beside the overall one in ``best/`` (a
+        search's final settings may leave qubit counts out: it stores those it has, undeclared)."""
+        if self.search:
+            return []
         return [self.path("best", f"{model_stem(d['name'], n)}.{ext}") for d in self.cfg["distributions"]
                 for n in sorted(self.cfg["num_qubits"]) for ext in ("json", "qpy", "pkl")]
 
@@ -365,7 +350,8 @@ class Study:
                   self.path("tables", "best.csv")]
         best = [self.path("best", name) for name in ("model.json", "model.qpy", "model.pkl")] + self.best_per_qubits
         figures = [self.path("figures", f"{name}.{ext}") for name in self.figures for ext in ("png", "pdf")]
-        return [*tables, self.path("tables", "skipped.csv"), *best, *figures, *self.device_files]
+        searched = [*self.search.tables, *self.search.figures] if self.search else []
+        return [*tables, self.path("tables", "skipped.csv"), *best, *figures, *self.device_files, *searched]
 
 
 def _structure(params: dict) -> tuple[str, int, int]:
@@ -375,3 +361,62 @@ def _structure(params: dict) -> tuple[str, int, int]:
 @cache
 def _num_parameters(ansatz: str, num_qubits: int, reps: int) -> int:
     return build_ansatz(name=ansatz, num_qubits=num_qubits, reps=reps).num_parameters
+
+
+def structure_id(params: dict, *, device: str) -> str:
+    """What a cell's transpiled depth depends on, hashed: circuit, runs, seed, device (and the data of a 'normal'
+    initial state); cells that differ only in learning rates or discriminators share it."""
+    key = {"ansatz": params["ansatz"], "reps": params["reps"], "num_qubits": params["num_qubits"],
+           "initialization": params["initialization"], "runs": params["num_training_runs"], "seed": params["seed"],
+           "device": device,
+           "distribution": params["distribution"] if params["initialization"] == "normal" else None}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def params_seconds(p: dict) -> float:
+    """Estimated training seconds of a cell's parameters, without process start-up.
+
+    Exact part, per row-step (:func:`autoqml.batches.planned_steps`): a fixed 20 us, plus 2^N times (33 ns per
+    circuit parameter + 0.45 ns per discriminator multiply-add); fitted to the paper grid's shapes at 60 rows
+    (0.05-0.18 ms per row-step). Shot-based cells add per step one sampler call plus, per executed circuit, a
+    fixed cost and a cost per shot (:func:`autoqml.backends.sampler_seconds`: measured for Aer and local
+    testing mode, assumed for a real device).
+    """
+    d = p["discriminator"]
+    widths = [1, d["n_input"], *d["n_hidden"], 1]
+    macs = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    parameters = _num_parameters(*_structure(p))
+    per_row_step = 2e-5 + 2 ** p["num_qubits"] * (3.3e-8 * parameters + 4.5e-10 * macs)
+    steps = planned_steps(p)
+    seconds = p["num_training_runs"] * steps * per_row_step
+    shots = shots_of(p["backend"])
+    if shots:
+        call, execution, shot = sampler_seconds(p["backend"])
+        executions = p["num_training_runs"] * (2 * parameters + 1)
+        seconds += steps * (call + executions * (execution + shots * shot))
+    return seconds
+
+
+def batch_units(cells: dict[str, Cell], num_shards: int) -> list[list[str]]:
+    """Cell ids that train as one batch: those of one circuit shape, halved while there are fewer than shards."""
+    by_shape: dict[tuple, list[str]] = {}
+    for cell in sorted(cells.values(), key=lambda c: c.id):
+        by_shape.setdefault(cell.shape, []).append(cell.id)
+    units = sorted(by_shape.values())
+    while len(units) < num_shards and max(map(len, units)) > 1:
+        largest = max(units, key=len)
+        units.remove(largest)
+        units += [largest[: len(largest) // 2], largest[len(largest) // 2 :]]
+    return units
+
+
+def balance(units: list[list[str]], num_shards: int, seconds) -> dict[str, int]:
+    """Cell id -> shard index: `units` by `seconds` (of a list of ids), longest first onto the least loaded
+    shard (LPT; ties: the lower shard)."""
+    load = [0.0] * num_shards
+    shard = {}
+    for unit in sorted(units, key=lambda u: (-seconds(u), u[0])):
+        target = min(range(num_shards), key=lambda i: (load[i], i))
+        shard.update(dict.fromkeys(unit, target))
+        load[target] += seconds(unit)
+    return shard

@@ -28,7 +28,7 @@ rule statistics:
     conda:
         "../../envs/autoqml.yaml"
     params:
-        structures=STUDY.structure_of,
+        structures=STUDY.aggregated_structures,
         skipped=STUDY.skipped_records,
     script:
         "../../scripts/statistics.py"
