@@ -255,11 +255,13 @@ def test_ids_change_when_a_training_key_changes(raw, key, data):
 
         assert before.isdisjoint(cell_id({**p, "backend": "other"}) for p in params)
         return
-    if key == "discriminator_input":
-        value = data.draw(st.sampled_from(["standardized", "raw"]))
+    choices = {"discriminator_input": ["standardized", "raw"], "precision": ["float32", "float64"]}
+    if key in choices:
+        value = data.draw(st.sampled_from(choices[key]))
     else:
         value = data.draw(st.integers(0, 2**32 - 1) if key == "seed" else st.integers(1, 4000))
-    if value == raw.get(key, {"discriminator_input": "standardized", "steps_per_epoch": "auto"}.get(key)):
+    defaults = {"discriminator_input": "standardized", "steps_per_epoch": "auto", "precision": "float32"}
+    if value == raw.get(key, defaults.get(key)):
         return
     assert before.isdisjoint(_ids({**raw, key: value}))
 
