@@ -44,8 +44,8 @@ def test_bit_order_is_qiskits():
     assert probs[0].argmax().item() == 1
 
 
-def test_gates_beyond_the_ansaetze_and_expressions():
-    """Two-qubit rotations, controlled rotations and affine parameter expressions are simulated exactly."""
+def _beyond_the_ansaetze() -> QuantumCircuit:
+    """Two-qubit and controlled rotations, a parameter in two gates, affine expressions, phased permutations."""
     a, b = Parameter("a"), Parameter("b")
     qc = QuantumCircuit(3)
     qc.h([0, 1, 2])
@@ -53,8 +53,15 @@ def test_gates_beyond_the_ansaetze_and_expressions():
     qc.cry(b, 1, 0)
     qc.rxx(-a, 1, 2)
     qc.swap(0, 2)
+    qc.s(1)
     qc.p(b / 2, 1)
     qc.ccx(0, 1, 2)
+    return qc
+
+
+def test_gates_beyond_the_ansaetze_and_expressions():
+    """Two-qubit rotations, controlled rotations and affine parameter expressions are simulated exactly."""
+    qc = _beyond_the_ansaetze()
     sim = StatevectorSimulator(qc)
     assert not sim.is_real
     values = np.array([[0.4, -1.3], [2.0, 0.7]])
@@ -109,17 +116,7 @@ def test_adjoint_gradient_equals_autograd(ansatz):
 
 def test_adjoint_gradient_of_gates_beyond_the_ansaetze():
     """Shared parameters (a in two gates), two-qubit and controlled rotations, permutations with phases."""
-    a, b = Parameter("a"), Parameter("b")
-    qc = QuantumCircuit(3)
-    qc.h([0, 1, 2])
-    qc.rzz(2 * a + 0.3, 0, 2)
-    qc.cry(b, 1, 0)
-    qc.rxx(-a, 1, 2)
-    qc.swap(0, 2)
-    qc.s(1)
-    qc.p(b / 2, 1)
-    qc.ccx(0, 1, 2)
-    sim = StatevectorSimulator(qc)
+    sim = StatevectorSimulator(_beyond_the_ansaetze())
     theta = torch.tensor([[0.4, -1.3], [2.0, 0.7]], dtype=torch.float64)
     weights = torch.as_tensor(np.random.default_rng(2).normal(size=(2, 8)))
     _, adjoint, autograd = _adjoint_and_autograd(sim, theta, torch.eye(8, dtype=torch.complex128)[:1], weights)
