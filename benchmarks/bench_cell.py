@@ -47,15 +47,14 @@ from qiskit_machine_learning.neural_networks import SamplerQNN
 
 from autoqml.circuits import Generator
 from autoqml.config import parse_text, validate_config
-from autoqml.discriminator import LEAKY_SLOPE
+from autoqml.discriminator import LEAKY_SLOPE, log_clamped
 from autoqml.grid import Cell, expand
-from autoqml.qgan import PRECISIONS, Row, RunResult, Schedule, train_rows
+from autoqml.qgan import PRECISIONS, Row, RunResult, Schedule, standardized_grid, train_rows
 from autoqml.simulator import StatevectorSimulator, initial_state
 from autoqml.train import prepare, run_seed
 
 CONFIG = REPO / "tests" / "configs" / "epex_done_when.yaml"
 WARMUP_EPOCHS = 1
-_LOG_FLOOR = -100.0  # as torch.nn.BCELoss and autoqml.qgan
 
 
 def load_cell(data: str, epochs: int) -> Cell:
@@ -118,13 +117,8 @@ def reference_qnn(generator: Generator) -> SamplerQNN:
 
 
 def _standardized(size: int) -> torch.Tensor:
-    """The grid indices scaled to mean 0, variance 1: what train_rows feeds its discriminator."""
-    index = torch.arange(size, dtype=torch.float64)
-    return ((index - index.mean()) / index.std(correction=0))[:, None]
-
-
-def _log(x: torch.Tensor) -> torch.Tensor:
-    return torch.log(x).clamp(min=_LOG_FLOOR)
+    """The grid indices scaled to mean 0, variance 1, one per row: what ours feeds its discriminator."""
+    return torch.as_tensor(standardized_grid(size))[:, None]
 
 
 def train_reference(qnn: SamplerQNN, cell: Cell, row: Row, steps: int) -> float:
@@ -161,12 +155,12 @@ def train_peer(make: Callable[[np.ndarray], PeerGenerator], cell: Cell, row: Row
         q = probs.detach().numpy()
         fake = torch.as_tensor(rng.multinomial(batch, q / q.sum()) / batch)
         d = disc(values)[:, 0]
-        loss_d = -(real * _log(d) + fake * _log(1 - d)).sum()
+        loss_d = -(real * log_clamped(d) + fake * log_clamped(1 - d)).sum()
         opt_d.zero_grad()
         loss_d.backward()
         opt_d.step()
         with torch.no_grad():
-            log_d = _log(disc(values)[:, 0])
+            log_d = log_clamped(disc(values)[:, 0])
         loss_g = gen.loss(probs, log_d)
         opt_g.zero_grad()
         loss_g.backward()

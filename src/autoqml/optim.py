@@ -3,13 +3,13 @@
 Rows are separate training runs stacked along the first axis. Every update is elementwise, so a row's trajectory
 does not depend on the other rows; only the step sizes are per row.
 
-* :class:`BatchedAdam` is torch.optim.Adam (state kept across steps): the discriminator's optimizer, as qiskit's
-  ``PyTorchDiscriminator`` (``torch.optim.Adam(..., amsgrad=True)``), and the generator's with
-  ``optimizer.state: persistent``.
+* :class:`BatchedAdam` is torch.optim.Adam with AMSGrad (state kept across steps) with per-row learning rates and
+  betas: the generator's optimizer with ``optimizer.state: persistent``.
 * :class:`RestartedAdam` is qiskit's ``ADAM`` called with ``maxiter=1``, as qiskit's ``QuantumGenerator.train``
   calls it every step: the generator's optimizer with ``optimizer.state: per_step`` (the default).
-* :func:`discriminator_adam` is torch's own fused Adam with AMSGrad for the discriminator, whose rows share their
-  learning rate and betas (the trainer batches them so): one kernel per parameter tensor and step.
+* :func:`discriminator_adam` is torch's own fused Adam with AMSGrad, as qiskit's ``PyTorchDiscriminator`` builds it
+  (``torch.optim.Adam(..., amsgrad=True)``), for the discriminator, whose rows share their learning rate and betas
+  (the trainer batches them so): one kernel over the flat weights per step.
 
 Each keeps its state as per-row arrays (:func:`optimizer_state`, :func:`load_optimizer_state`) for checkpoints.
 """
