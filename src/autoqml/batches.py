@@ -4,15 +4,16 @@ Two schedules (``steps_per_epoch``), as qiskit's QGAN and as the trainer before 
 
 * **epoch walk** (``auto``, qiskit's ``QGAN.train``): every epoch shuffles the row's training set and walks it in
   floor(n / batch_size) consecutive batches, without replacement inside the epoch; the n mod batch_size values
-  left over are not used that epoch (qiskit's ``while index + batch_size <= len(data)``).
+  left over are not used that epoch (qiskit's ``while index + batch_size <= len(data)``). The shuffle is a
+  Fisher-Yates shuffle of the stored order, drawn batch by batch as the walk goes.
 * **with replacement** (an integer s): each of an epoch's s steps draws its real batch with replacement from the
   target distribution, so an epoch is s batches, not a pass over the data; ``steps_per_epoch: 1`` is the trainer
-  before the epoch walk, draw for draw.
+  before the epoch walk.
 
-Each row draws from its own generator in a fixed order that does not depend on the other rows, so a batch of rows
-trains exactly as each row alone. Per step a row draws, after its real batch, B + 1 exponentials whose cumulative
-sums give B sorted uniforms as order statistics, U_(i) = S_i / S_(B+1), so a Born-sampled batch costs one search of
-the 2^N CDF values among them (:func:`born_histogram`).
+Each row draws from its own random stream (:mod:`autoqml.compiled`, the draws the compiled step makes, in the same
+order), so a batch of rows trains exactly as each row alone. Per step a row draws its real batch, then batch_size
+uniforms that Born-sample its generator: sample i lands in bin x when CDF(x-1) < u_i <= CDF(x)
+(:func:`born_histogram`).
 """
 
 from __future__ import annotations
@@ -22,90 +23,50 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-#: Steps of random draws made per row at a time in the with-replacement schedule (fixed: draws never depend on
-#: how many rows train together).
+from autoqml.compiled import draw_steps
+
+#: Steps drawn at a time (within an epoch; a row's draws are one stream whatever the chunks).
 CHUNK_STEPS = 32
 
 
 class Batches:
-    """Per step, every row's real-batch frequencies (rows, 2^N) and sorted uniforms (rows, B)."""
+    """Per step, every row's real-batch frequencies (rows, 2^N) and Born uniforms (rows, B), from the rows'
+    streams (rows, 4; advanced in place)."""
 
-    def __init__(self, *, rngs: list[np.random.Generator], targets: np.ndarray, training_sets: list[np.ndarray],
-                 batch_size: int, steps_per_epoch: int | None, num_epochs: int):
-        self._rngs, self._targets, self._sets, self._batch = rngs, targets, training_sets, batch_size
+    def __init__(self, *, streams: np.ndarray, targets: np.ndarray, training_sets: list[np.ndarray],
+                 batch_size: int, steps_per_epoch: int | None):
+        self._streams, self._targets, self._batch = streams, targets, batch_size
         self.walk = steps_per_epoch is None
+        self.sets = self.work = None
         if self.walk:
             sizes = {len(s) for s in training_sets}
             if len(sizes) != 1 or min(sizes) < batch_size:
                 raise ValueError(f"an epoch walk needs training sets of one size >= batch_size {batch_size}; "
                                  f"got sizes {sorted(sizes)}")
             steps_per_epoch = sizes.pop() // batch_size
+            self.sets = np.ascontiguousarray(np.stack(training_sets), dtype=np.int32)
+            self.work = np.empty_like(self.sets)  # the walk's order this epoch
         self.steps_per_epoch = steps_per_epoch
-        self._remaining = steps_per_epoch * num_epochs
-        self._pending: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The steps of one epoch: (real frequencies, sorted uniforms) per step."""
-        for _ in range(self.steps_per_epoch):
-            if not self._pending:
-                self._pending = self._draw_epoch() if self.walk else self._draw_chunk()
-            self._remaining -= 1
-            yield self._pending.pop()
-
-    def state(self) -> tuple[dict[str, np.ndarray], dict]:
-        """The draws made for steps not yet taken (steps first, rows second) and how many steps remain."""
-        if not self._pending:
-            return {}, {"remaining": self._remaining, "pending": 0}
-        steps = list(reversed(self._pending))  # next step first
-        return ({"pending.real": np.stack([real.numpy() for real, _ in steps]),
-                 "pending.uniforms": np.stack([uniforms.numpy() for _, uniforms in steps])},
-                {"remaining": self._remaining, "pending": len(steps)})
-
-    def load(self, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        """Continue after :meth:`state`; the rows' generators must be restored with it."""
-        self._remaining = meta["remaining"]
-        self._pending = [(torch.tensor(real), torch.tensor(uniforms)) for real, uniforms in
-                         zip(arrays.get("pending.real", []), arrays.get("pending.uniforms", []))][::-1]
-
-    def _draw_epoch(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        steps, batch = self.steps_per_epoch, self._batch
-        rows, bins = self._targets.shape
-        real = np.empty((steps, rows, bins))
-        sums = np.empty((rows, steps, batch + 1))
-        offsets = bins * np.arange(steps)[:, None]
-        for r, (rng, values) in enumerate(zip(self._rngs, self._sets)):
-            walked = rng.permuted(values)[: steps * batch].reshape(steps, batch)  # = values[rng.permutation(n)]
-            real[:, r] = np.bincount((walked + offsets).ravel(), minlength=steps * bins).reshape(steps, bins)
-            rng.standard_exponential(out=sums[r])
-        return _steps(real / batch, sums)
-
-    def _draw_chunk(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        steps = min(CHUNK_STEPS, self._remaining)
-        rows, bins = self._targets.shape
-        real = np.empty((steps, rows, bins))
-        sums = np.empty((rows, steps, self._batch + 1))
-        for r, (rng, p) in enumerate(zip(self._rngs, self._targets)):
-            real[:, r] = rng.multinomial(self._batch, p, size=steps)
-            rng.standard_exponential(out=sums[r])
-        return _steps(real / self._batch, sums)
+        """The steps of one epoch: (real frequencies, uniforms) per step."""
+        for first in range(0, self.steps_per_epoch, CHUNK_STEPS):
+            steps = min(CHUNK_STEPS, self.steps_per_epoch - first)
+            real, uniforms = draw_steps(rng=self._streams, steps=steps, first=first, batch=self._batch,
+                                        bins=self._targets.shape[1], training_sets=self.sets, work=self.work,
+                                        targets=None if self.walk else self._targets)
+            real /= self._batch
+            for s in range(steps):
+                yield torch.from_numpy(real[s]), torch.from_numpy(uniforms[s])
 
 
-def _steps(real: np.ndarray, sums: np.ndarray) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Per step (real frequencies, sorted uniforms), contiguous per step (for torch.searchsorted), last step first
-    (popped in order). `real` is step-major already; the uniforms are written step-major by the division."""
-    np.cumsum(sums, axis=2, out=sums)
-    uniforms = np.empty((sums.shape[1], sums.shape[0], sums.shape[2] - 1))
-    np.divide(sums[..., :-1], sums[..., -1:], out=uniforms.transpose(1, 0, 2))
-    real_t, uniforms_t = torch.from_numpy(real), torch.from_numpy(uniforms)
-    return [(real_t[s], uniforms_t[s]) for s in reversed(range(real.shape[0]))]
-
-
-def born_histogram(probs: torch.Tensor, sorted_uniforms: torch.Tensor, batch_size: int) -> torch.Tensor:
+def born_histogram(probs: torch.Tensor, uniforms: torch.Tensor, batch_size: int) -> torch.Tensor:
     """Frequencies of `batch_size` Born samples per row: sample i lands in bin x when CDF(x-1) < u_i <= CDF(x)."""
     cdf = probs.cumsum(1)
-    below = torch.searchsorted(sorted_uniforms, cdf / cdf[:, -1:], right=True).to(probs.dtype)
-    below[:, -1] = batch_size
-    return torch.diff(below, dim=1, prepend=torch.zeros_like(below[:, :1])) / batch_size
+    cdf = cdf / cdf[:, -1:]
+    bins = torch.searchsorted(cdf, uniforms).clamp_(max=probs.shape[1] - 1)
+    counts = torch.zeros_like(probs).scatter_add_(1, bins, torch.ones_like(uniforms, dtype=probs.dtype))
+    return counts / batch_size
 
 
 def planned_steps(params: dict) -> int:

@@ -1,15 +1,14 @@
 """A training checkpoint: everything a batch of rows needs to continue training exactly where it stopped.
 
 A :class:`TrainingState` is taken at an epoch boundary: the generator's parameters (and where they started), the
-discriminator's weights, both optimizers' moments and step counts, each row's random-generator state, the random
-draws already made for steps not yet taken, and the curves so far. Continuing from it gives the numbers of
+discriminator's weights, both optimizers' moments and step counts, each row's random stream, and the curves so
+far. Continuing from it gives the numbers of
 training straight through (tests/test_checkpoint.py), so a killed job loses at most the epochs since its last
 checkpoint, and a search can train a setting a few epochs, look, and go on.
 
 Every array is per row (rows first), so the state of a batch splits into its cells' states
 (:meth:`TrainingState.select`) and cells' states stack into a batch (:meth:`TrainingState.stack`) whatever they were
-batched with. Stored as one ``.npz`` (arrays, plus the JSON of the random-generator states and curves), written
-atomically.
+batched with. Stored as one ``.npz`` (arrays, plus the JSON of the curves), written atomically.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from autoqml.errors import AutoQMLError
 from autoqml.files import atomic_write
 
 FORMAT = "autoqml.training-state"
-VERSION = 1
+VERSION = 2
 
 
 class CheckpointError(AutoQMLError):
@@ -35,10 +34,9 @@ class CheckpointError(AutoQMLError):
 @dataclass
 class TrainingState:
     """A batch of rows after ``epoch`` epochs (``steps`` optimizer steps). ``arrays`` are per row, rows first:
-    ``theta0``, ``theta``, ``disc`` (flat weights), ``opt_d.<name>.<i>``, ``opt_g.<name>``, ``pending.real``,
-    ``pending.uniforms`` (steps drawn but not taken, rows on axis 1 there: see :meth:`select`). ``meta`` holds what
-    all rows share (epoch, steps, optimizer step counts, the draws' bookkeeping); ``rows`` per row: seed,
-    random-generator state and curves so far."""
+    ``theta0``, ``theta``, ``disc`` (flat weights), ``opt_d.<name>.<i>``, ``opt_g.<name>``, ``streams`` (each
+    row's random stream). ``meta`` holds what all rows share (optimizer step counts); ``rows`` per row: seed and
+    curves so far."""
 
     epoch: int
     steps: int
@@ -54,8 +52,7 @@ class TrainingState:
         """The state of some rows (e.g. one cell's runs out of a batch)."""
         picked = range(len(self.rows))[index] if isinstance(index, slice) else index
         picked = list(picked)
-        arrays = {name: (array[:, picked] if name.startswith("pending.") else array[picked])
-                  for name, array in self.arrays.items()}
+        arrays = {name: array[picked] for name, array in self.arrays.items()}
         return replace(self, arrays=arrays, rows=[self.rows[i] for i in picked])
 
     @classmethod
@@ -68,8 +65,7 @@ class TrainingState:
                                       f"(steps {other.steps}) cannot continue as one batch")
             if other.arrays.keys() != first.arrays.keys():
                 raise CheckpointError("states of different training setups cannot continue as one batch")
-        arrays = {name: np.concatenate([s.arrays[name] for s in states], axis=1 if name.startswith("pending.") else 0)
-                  for name in first.arrays}
+        arrays = {name: np.concatenate([s.arrays[name] for s in states]) for name in first.arrays}
         return replace(first, arrays=arrays, rows=[row for s in states for row in s.rows])
 
 

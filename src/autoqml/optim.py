@@ -53,25 +53,31 @@ class BatchedAdam:
         self._m = [torch.zeros_like(p) for p in params]
         self._v = [torch.zeros_like(p) for p in params]
         self._v_max = [torch.zeros_like(p) for p in params] if amsgrad else None
-        self._step = 0
+        self.steps = 0
 
     def state(self) -> tuple[dict[str, np.ndarray], int]:
         """Per-row moments (rows first) and the step count."""
         moments = {"m": self._m, "v": self._v, **({"v_max": self._v_max} if self._v_max is not None else {})}
         return {f"{name}.{i}": t.cpu().numpy().copy() for name, ts in moments.items() for i, t in enumerate(ts)}, \
-            self._step
+            self.steps
+
+    def moments(self) -> list[torch.Tensor]:
+        """m, v and AMSGrad's max of v of the one parameter (what the compiled step updates in place)."""
+        if len(self.params) != 1 or self._v_max is None:
+            raise ValueError("moments are for one parameter with AMSGrad")
+        return [self._m[0], self._v[0], self._v_max[0]]
 
     def load(self, arrays: dict[str, np.ndarray], step: int) -> None:
         for name, ts in (("m", self._m), ("v", self._v), ("v_max", self._v_max or [])):
             for i, t in enumerate(ts):
                 t.copy_(torch.as_tensor(arrays[f"{name}.{i}"]))
-        self._step = step
+        self.steps = step
 
     @torch.no_grad()
     def step(self) -> None:
-        self._step += 1
-        correction1 = 1 - self._b1**self._step
-        root_correction2 = (1 - self._b2**self._step).sqrt()
+        self.steps += 1
+        correction1 = 1 - self._b1**self.steps
+        root_correction2 = (1 - self._b2**self.steps).sqrt()
         for i, (p, m, v) in enumerate(zip(self.params, self._m, self._v)):
             b1, b2 = _per_row(self._b1, p), _per_row(self._b2, p)
             m.mul_(b1).add_((1 - b1) * p.grad)
@@ -108,6 +114,7 @@ class RestartedAdam:
         _check_rows(params, lr, betas)
         self.params = params
         self._lr, self._b1, self._b2, self._noise = lr, betas[:, 0], betas[:, 1], noise_factor
+        self.steps = 0  # counted only: every step starts afresh
 
     def state(self) -> tuple[dict[str, np.ndarray], int]:
         """Nothing is kept between steps."""
@@ -116,8 +123,12 @@ class RestartedAdam:
     def load(self, arrays: dict[str, np.ndarray], step: int) -> None:
         pass
 
+    def moments(self) -> list[torch.Tensor]:
+        return []
+
     @torch.no_grad()
     def step(self) -> None:
+        self.steps += 1
         lr_eff = self._lr * (1 - self._b2).sqrt() / (1 - self._b1)
         for p in self.params:
             b1, b2 = _per_row(self._b1, p), _per_row(self._b2, p)
@@ -147,6 +158,18 @@ def discriminator_adam(params: list[torch.Tensor], grads: list[torch.Tensor], *,
     for p, g in zip(params, grads):
         p.grad = g
     return torch.optim.Adam(params, lr=lr, betas=betas, amsgrad=True, fused=True)
+
+
+def adam_buffers(opt: torch.optim.Adam) -> list[torch.Tensor]:
+    """The moments of a one-parameter torch Adam with AMSGrad (exp_avg, exp_avg_sq, max_exp_avg_sq), made as torch
+    makes them before its first step, so that another implementation of the same update can write them."""
+    (p,) = opt.param_groups[0]["params"]
+    if not opt.state.get(p):
+        opt.state[p] = {"step": torch.zeros((), dtype=torch.float32, device=p.device),
+                        **{name: torch.zeros_like(p, memory_format=torch.preserve_format) for name in
+                           ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")}}
+    state = opt.state[p]
+    return [state[name] for name in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")]
 
 
 def adam_state(opt: torch.optim.Adam) -> tuple[dict[str, np.ndarray], int]:

@@ -19,8 +19,11 @@ discriminator uses torch Adam with AMSGrad and kept state (qiskit's ``PyTorchDis
 qiskit's ADAM restarted every step, or Adam with kept state (:mod:`autoqml.optim`). Logarithms are clamped at
 -100 like ``torch.nn.BCELoss``.
 
-:func:`train_loop` is that loop with the generator side pluggable: :class:`ExactGenerator` (statevector,
-autograd) here, the shot-based estimate with parameter-shift gradients in :mod:`autoqml.shots`.
+Two engines run that step. On the CPU the exact generator trains through the step compiled for its program's
+shape (:mod:`autoqml.compiled`, ``step.cpp``: about 8x faster than torch at the paper grid's program size); the
+torch implementation here runs it on CUDA and with the shot-based generator (:mod:`autoqml.shots`), and is the
+reference the compiled step is tested against (to 1e-10 in float64, tests/test_compiled.py). Both draw every row's
+randomness from the same per-row stream, so they train on the same batches, and their states continue each other.
 """
 
 from __future__ import annotations
@@ -36,19 +39,20 @@ import torch
 from qiskit import QuantumCircuit
 
 from autoqml.batches import Batches, born_histogram
-from autoqml.data import Grid
 from autoqml.checkpoint import CheckpointError, TrainingState
+from autoqml.compiled import CompiledStep, KernelError, circuit_arrays, kernel, seed_streams
+from autoqml.data import Grid
 from autoqml.discriminator import BatchedMLP, log_clamped, loss_and_grad
 from autoqml.metrics import (finite_or_none, held_out_metrics, ks_statistic, relative_entropy,
                              relative_entropy_qiskit)
-from autoqml.optim import (QISKIT_NOISE_FACTOR, adam_state, discriminator_adam, generator_optimizer,
-                           load_adam_state)
+from autoqml.optim import (QISKIT_NOISE_FACTOR, adam_buffers, adam_state, discriminator_adam,
+                           generator_optimizer, load_adam_state)
 from autoqml.simulator import StatevectorSimulator
 
 logger = logging.getLogger(__name__)
 #: The trainer's numerics; a training state is continued only by the trainer that wrote it. Bump it when what a
 #: given cell trains to changes.
-TRAINER = "3"
+TRAINER = "4"
 
 
 @dataclass(frozen=True)
@@ -121,12 +125,30 @@ def torch_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+#: How a training's steps run (``Training(engine=...)``): compiled for the CPU, or torch (CUDA, the reference).
+ENGINES = ("auto", "compiled", "torch")
+
+
+def _engine(name: str, device: torch.device, generator) -> str:
+    """``auto``: the compiled step for the exact generator on the CPU, torch otherwise."""
+    if name not in ENGINES:
+        raise ValueError(f"engine: got {name!r}; allowed: {', '.join(ENGINES)}")
+    fits = device.type == "cpu" and generator is None
+    if name == "compiled" and not fits:
+        raise ValueError("the compiled step trains the exact generator on the CPU; use engine torch for "
+                         f"{'a CUDA device' if device.type != 'cpu' else 'a shot-based generator'}")
+    if name == "auto":
+        return "compiled" if fits else "torch"
+    return name
+
+
 def train_rows(*, ansatz: QuantumCircuit, rows: list[Row], widths: list[int], schedule: Schedule,
-               precision: str = "float64", device: str = "cpu", generator=None) -> list[RunResult]:
-    """Train every row for the schedule's epochs; the results after the last epoch (`generator`: as
-    :class:`Training`'s, the exact one by default)."""
+               precision: str = "float64", device: str = "cpu", generator=None, engine: str = "auto"
+               ) -> list[RunResult]:
+    """Train every row for the schedule's epochs; the results after the last epoch (`generator`, `engine`: as
+    :class:`Training`'s)."""
     training = Training(ansatz=ansatz, rows=rows, widths=widths, schedule=schedule, precision=precision,
-                        device=device, generator=generator)
+                        device=device, generator=generator, engine=engine)
     training.run()
     return training.results()
 
@@ -140,32 +162,37 @@ class Training:
 
     `generator` builds what supplies p_theta and the generator gradient from the compiled simulator, the
     parameters (rows, P) and the initial states: :class:`ExactGenerator` here, the shot-based one in
-    :mod:`autoqml.shots`. Every draw of a row's own generator happens here, in the same order for both. The
-    discriminator runs in ``precision`` on ``device``; rows share its learning rate and betas.
+    :mod:`autoqml.shots`. Every draw of a row's own stream happens in the same order for both. The
+    discriminator runs in ``precision`` on ``device``; rows share its learning rate and betas. `engine`
+    (:data:`ENGINES`): ``auto`` trains the exact generator on the CPU with the compiled step, anything else with
+    torch.
     """
 
     def __init__(self, *, ansatz: QuantumCircuit, rows: list[Row], widths: list[int], schedule: Schedule,
                  precision: str = "float64", device: str = "cpu",
                  generator: Callable[[StatevectorSimulator, torch.Tensor, torch.Tensor], GeneratorSource]
-                 = None, state: TrainingState | None = None):
+                 = None, state: TrainingState | None = None, engine: str = "auto"):
         _check_shared(rows, precision)
         self.rows, self.schedule, self.device = rows, schedule, torch_device(device)
+        self.engine = _engine(engine, self.device, generator)
         self.sim = StatevectorSimulator(ansatz).to(self.device)
-        self._rngs = [np.random.default_rng(row.seed) for row in rows]
+        rngs = [np.random.default_rng(row.seed) for row in rows]
         theta0 = np.stack([rng.uniform(-row.parameter_spread, row.parameter_spread, ansatz.num_parameters)
-                           for row, rng in zip(rows, self._rngs)])
+                           for row, rng in zip(rows, rngs)])
         bins = rows[0].target.shape[0]
-        values = torch.as_tensor(np.stack([standardized_grid(bins) if row.discriminator_input is None
-                                           else row.discriminator_input for row in rows]))
-        self.disc = BatchedMLP(widths=widths, rngs=self._rngs, values=values, dtype=PRECISIONS[precision],
-                               device=self.device)
+        values = np.stack([standardized_grid(bins) if row.discriminator_input is None else row.discriminator_input
+                           for row in rows])
+        self.disc = BatchedMLP(widths=widths, rngs=rngs, values=torch.as_tensor(values),
+                               dtype=PRECISIONS[precision], device=self.device)
+        # every later draw of a row comes from its own stream, seeded by its generator after the initial values
+        self._streams = seed_streams([int(rng.integers(2**63)) for rng in rngs])
         self.theta0 = theta0
         self.theta = torch.tensor(theta0, dtype=torch.float64, device=self.device)
         initial = torch.as_tensor(np.stack([row.initial_state for row in rows])).to(self.device)
-        self._target = np.stack([row.target for row in rows])
-        self._batches = Batches(rngs=self._rngs, targets=self._target,
+        self._target = np.ascontiguousarray(np.stack([row.target for row in rows]), dtype=np.float64)
+        self._batches = Batches(streams=self._streams, targets=self._target,
                                 training_sets=[row.training_set for row in rows], batch_size=schedule.batch_size,
-                                steps_per_epoch=schedule.steps_per_epoch, num_epochs=schedule.num_epochs)
+                                steps_per_epoch=schedule.steps_per_epoch)
 
         def hyper(name: str) -> torch.Tensor:
             return torch.tensor([getattr(row, name) for row in rows], dtype=torch.float64, device=self.device)
@@ -182,6 +209,40 @@ class Training:
         self.epoch = self.started = 0
         if state is not None:
             self._load(state)
+        self._compiled = self._bind(values, widths, precision) if self.engine == "compiled" else None
+
+    def _bind(self, values: np.ndarray, widths: list[int], precision: str) -> CompiledStep:
+        """The compiled step over this training's own arrays (numpy views of its tensors, trained in place)."""
+        rows, sim = self.rows, self.sim
+        lib = kernel(grid=self._target.shape[1], widths=tuple(widths), real=sim.is_real, precision=precision)
+        if lib.kernel_disc_params() > self.disc.flat.shape[1]:
+            raise KernelError("the compiled discriminator does not fit the weights' layout")
+        dtype = self.disc.flat.numpy().dtype
+        initial = np.stack([row.initial_state for row in rows])
+        initial = np.ascontiguousarray(initial.real if sim.is_real else initial.astype(np.complex128))
+        moments = adam_buffers(self._opt_d)
+        generator = dict(zip(("g_m", "g_v", "g_vmax"), (t.numpy() for t in self._opt_g.moments())))
+        self._counts = np.zeros(2, dtype=np.int64)  # the optimizers' step counts, as the step reads them
+        self._loss = np.zeros((2, len(rows)))
+        walk = self._batches.walk
+        arrays = {**circuit_arrays(sim.gates, real=sim.is_real), "initial": initial, "theta": self.theta.numpy(),
+                  **{key: np.array([getattr(row, name) for row in rows], dtype=np.float64) for key, name in
+                     (("g_lr", "generator_lr"), ("g_noise", "generator_noise_factor"))},
+                  "g_b1": np.array([row.generator_betas[0] for row in rows], dtype=np.float64),
+                  "g_b2": np.array([row.generator_betas[1] for row in rows], dtype=np.float64),
+                  "g_m": None, "g_v": None, "g_vmax": None, **generator, "g_step": self._counts[1:],
+                  "x": np.ascontiguousarray(values, dtype=dtype), "w": self.disc.flat.numpy(),
+                  **{key: tensor.numpy() for key, tensor in zip(("d_m", "d_v", "d_vmax"), moments)},
+                  "d_step": self._counts[:1], "rng": self._streams,
+                  "set": self._batches.sets, "work": self._batches.work, "target": None if walk else self._target,
+                  "loss_d": self._loss[0], "loss_g": self._loss[1], "probs_first": None}
+        group = self._opt_d.param_groups[0]
+        scalars = {"rows": len(rows), "params": sim.num_parameters, "batch": self.schedule.batch_size,
+                   "n_set": 0 if not walk else self._batches.sets.shape[1], "walk": int(walk),
+                   "n_ops": len(sim.gates), "persistent": int(rows[0].generator_state == "persistent"),
+                   "width": self.disc.flat.shape[1], "d_lr": group["lr"], "d_b1": group["betas"][0],
+                   "d_b2": group["betas"][1], "d_eps": group["eps"]}
+        return CompiledStep(lib, arrays, scalars)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -216,6 +277,8 @@ class Training:
             torch.set_num_threads(threads)
 
     def _train_epoch(self) -> None:
+        if self._compiled is not None:
+            return self._train_epoch_compiled()
         epoch, batch_size = self.epoch, self.schedule.batch_size
         source, disc = self._source, self.disc
         observed = None
@@ -239,6 +302,18 @@ class Training:
             self._curves.append(self._curves.points(epoch, observed, *self._losses,
                                                     sampled=source.sampled(probs)))
 
+    def _train_epoch_compiled(self) -> None:
+        steps = self.steps_per_epoch
+        observe = np.empty_like(self._target) if self.epoch % self.schedule.log_every == 0 else None
+        state = self._opt_d.state[self.disc.flat]
+        self._counts[:] = int(state["step"]), self._opt_g.steps
+        self._compiled.run(steps, first=0, want_loss=True, observe=observe)
+        state["step"] += steps
+        self._opt_g.steps += steps
+        self._losses = (torch.tensor(self._loss[0]), torch.tensor(self._loss[1]))
+        if observe is not None:
+            self._curves.append(self._curves.points(self.epoch, torch.from_numpy(observe), *self._losses))
+
     def results(self) -> list[RunResult]:
         """Every row's result after the epochs trained so far (the curves end with this epoch)."""
         if self._losses is None:
@@ -260,17 +335,15 @@ class Training:
         """The state after the epochs trained so far, to continue from with ``Training(..., state=...)``."""
         opt_d, opt_d_step = adam_state(self._opt_d)
         opt_g, opt_g_step = self._opt_g.state()
-        pending, batches = self._batches.state()
         loss_d, loss_g = self._losses if self._losses is not None else (None, None)
         arrays = {"theta0": self.theta0, "theta": self.theta.detach().cpu().numpy().copy(),
                   "disc": self.disc.flat.cpu().numpy().copy(),
                   **{f"opt_d.{k}": v for k, v in opt_d.items()}, **{f"opt_g.{k}": v for k, v in opt_g.items()},
-                  **pending}
+                  "streams": self._streams.copy()}
         if loss_d is not None:
             arrays |= {"loss_d": loss_d.cpu().numpy().copy(), "loss_g": loss_g.cpu().numpy().copy()}
-        rows = [{"seed": row.seed, "rng": rng.bit_generator.state, "curves": curves}
-                for row, rng, curves in zip(self.rows, self._rngs, self._curves.rows)]
-        meta = {"opt_d_step": opt_d_step, "opt_g_step": opt_g_step, "batches": batches}
+        rows = [{"seed": row.seed, "curves": curves} for row, curves in zip(self.rows, self._curves.rows)]
+        meta = {"opt_d_step": opt_d_step, "opt_g_step": opt_g_step}
         return TrainingState(self.epoch, self.steps_per_epoch * self.epoch, arrays, meta, rows)
 
     def _load(self, state: TrainingState) -> None:
@@ -288,9 +361,7 @@ class Training:
         prefixed = lambda prefix: {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}  # noqa: E731
         load_adam_state(self._opt_d, prefixed("opt_d."), state.meta["opt_d_step"])
         self._opt_g.load(prefixed("opt_g."), state.meta["opt_g_step"])
-        self._batches.load(arrays, state.meta["batches"])
-        for rng, row in zip(self._rngs, state.rows):
-            rng.bit_generator.state = row["rng"]
+        self._streams[:] = arrays["streams"]
         self._curves.rows = [row["curves"] for row in state.rows]
         if "loss_d" in arrays:
             self._losses = (torch.as_tensor(arrays["loss_d"]), torch.as_tensor(arrays["loss_g"]))

@@ -46,7 +46,7 @@ def _padded(angles: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class _Monomial:
+class Monomial:
     """state[..., i] <- phase[i] * state[..., perm[i]]: a product of permutation and diagonal gates."""
 
     perm: np.ndarray
@@ -54,13 +54,13 @@ class _Monomial:
 
 
 @dataclass(frozen=True)
-class _Dense:
+class Dense:
     qubits: tuple[int, ...]
     matrix: np.ndarray
 
 
 @dataclass(frozen=True)
-class _Rotation:
+class Rotation:
     """A gate with angle coeff * theta[index] + offset, U = A + cos(angle/2) B + sin(angle/2) C."""
 
     qubits: tuple[int, ...]
@@ -85,13 +85,13 @@ class StatevectorSimulator:
         self.num_qubits = circuit.num_qubits
         self.num_parameters = circuit.num_parameters
         self._index = {p: i for i, p in enumerate(circuit.parameters)}
-        self._program: list[_Monomial | _Dense | _Rotation] = []
+        self.gates: list[Monomial | Dense | Rotation] = []
         for instruction in circuit.data:
             self._add(instruction.operation, tuple(circuit.find_bit(q).index for q in instruction.qubits))
         self.is_real = all(np.abs(np.imag(m)).max(initial=0.0) < 1e-14 for m in self._matrices())
         self.dtype = torch.float64 if self.is_real else torch.complex128
         self._rotations = self._rotation_groups()
-        self._torch_program = [self._to_torch(step) for step in self._program]
+        self._torch_program = [self._to_torch(step) for step in self.gates]
 
     def to(self, device: torch.device | str) -> StatevectorSimulator:
         """Move the compiled program to `device` (in place; returns self)."""
@@ -218,7 +218,7 @@ class StatevectorSimulator:
         elif len(parameters) == 1 and len(op.params) == 1 and len(parameters[0].parameters) == 1:
             rotation = self._rotation(op, qubits)
             if rotation is not None:
-                self._program.append(rotation)
+                self.gates.append(rotation)
                 return
         definition = self._rotations_of(op) if parameters else op.definition
         for inner in definition.data:
@@ -235,7 +235,7 @@ class StatevectorSimulator:
         except Exception as err:  # qiskit raises several types for untranslatable gates
             raise CircuitError(f"cannot simulate gate {op.name!r} with parameters {op.params}: {err}") from None
 
-    def _rotation(self, op, qubits: tuple[int, ...]) -> _Rotation | None:
+    def _rotation(self, op, qubits: tuple[int, ...]) -> Rotation | None:
         expr = op.params[0]
         (parameter,) = expr.parameters
         coeff = expr.gradient(parameter)
@@ -254,19 +254,19 @@ class StatevectorSimulator:
         probe = 0.7390851332
         if not np.allclose(matrix(probe), abc[0] + np.cos(probe / 2) * abc[1] + np.sin(probe / 2) * abc[2]):
             return None
-        return _Rotation(qubits, self._index[parameter], float(coeff), offset, abc)
+        return Rotation(qubits, self._index[parameter], float(coeff), offset, abc)
 
     def _add_fixed(self, matrix: np.ndarray, qubits: tuple[int, ...]) -> None:
         if (np.count_nonzero(np.abs(matrix) > 1e-14, axis=1) == 1).all():
             step = self._monomial(matrix, qubits)
-            if self._program and isinstance(self._program[-1], _Monomial):
-                first = self._program.pop()
-                step = _Monomial(first.perm[step.perm], step.phase * first.phase[step.perm])
-            self._program.append(step)
+            if self.gates and isinstance(self.gates[-1], Monomial):
+                first = self.gates.pop()
+                step = Monomial(first.perm[step.perm], step.phase * first.phase[step.perm])
+            self.gates.append(step)
         else:
-            self._program.append(_Dense(qubits, matrix))
+            self.gates.append(Dense(qubits, matrix))
 
-    def _monomial(self, matrix: np.ndarray, qubits: tuple[int, ...]) -> _Monomial:
+    def _monomial(self, matrix: np.ndarray, qubits: tuple[int, ...]) -> Monomial:
         index = np.arange(2**self.num_qubits)
         sub = sum(((index >> q) & 1) << j for j, q in enumerate(qubits))
         column = np.abs(matrix).argmax(axis=1)
@@ -274,20 +274,20 @@ class StatevectorSimulator:
         for j, q in enumerate(qubits):
             source = (source & ~(1 << q)) | (((column[sub] >> j) & 1) << q)
         phase = matrix[sub, column[sub]]
-        return _Monomial(source, phase if np.iscomplex(phase).any() else phase.real)
+        return Monomial(source, phase if np.iscomplex(phase).any() else phase.real)
 
     def _matrices(self):
-        for step in self._program:
-            if isinstance(step, _Monomial):
+        for step in self.gates:
+            if isinstance(step, Monomial):
                 yield step.phase
             else:
-                yield step.matrix if isinstance(step, _Dense) else step.abc
+                yield step.matrix if isinstance(step, Dense) else step.abc
 
     def _rotation_groups(self) -> dict[int, tuple]:
         """Per arity, the rotations' parameter indices, coefficients, offsets and stacked A, B, C matrices."""
-        groups: dict[int, list[_Rotation]] = {}
-        for step in self._program:
-            if isinstance(step, _Rotation):
+        groups: dict[int, list[Rotation]] = {}
+        for step in self.gates:
+            if isinstance(step, Rotation):
                 groups.setdefault(len(step.qubits), []).append(step)
         return {
             arity: (torch.tensor([g.index for g in gates]), torch.tensor([g.coeff for g in gates], dtype=torch.float64),
@@ -300,14 +300,14 @@ class StatevectorSimulator:
         return torch.as_tensor(array.real if self.is_real else array, dtype=self.dtype)
 
     def _to_torch(self, step) -> tuple:
-        if isinstance(step, _Monomial):
+        if isinstance(step, Monomial):
             if np.array_equal(step.perm, np.arange(len(step.perm))):
                 return "diagonal", self._tensor(step.phase)
             trivial = np.allclose(step.phase, 1)
             return ("monomial", torch.as_tensor(step.perm), None if trivial else self._tensor(step.phase),
                     torch.as_tensor(np.argsort(step.perm)))
-        if isinstance(step, _Dense):
+        if isinstance(step, Dense):
             return "dense", step.qubits, self._tensor(step.matrix)
         arity = len(step.qubits)
-        same = [s for s in self._program if isinstance(s, _Rotation) and len(s.qubits) == arity]
+        same = [s for s in self.gates if isinstance(s, Rotation) and len(s.qubits) == arity]
         return "rotation", step.qubits, arity, next(i for i, s in enumerate(same) if s is step)
