@@ -30,6 +30,8 @@ from autoqml.errors import AutoQMLError
 
 SOURCE = Path(__file__).with_name("step.cpp")
 FLAGS = ["-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-fno-math-errno"]
+#: glibc's vector math library (exp and log of a vector), x86-64 only.
+LIBS = ["-lmvec"] if platform.machine() in ("x86_64", "AMD64") else []
 _FLOAT_TYPES = {"float32": ("float", np.float32), "float64": ("double", np.float64)}
 
 
@@ -71,15 +73,16 @@ def kernel(*, grid: int, widths: tuple[int, ...], real: bool, precision: str) ->
     defines = [f"-DAQ_G={grid}", f"-DAQ_WIDTHS={','.join(map(str, widths))}", f"-DAQ_REAL={int(real)}",
                f"-DAQ_FLOAT={_FLOAT_TYPES[precision][0]}"]
     compiler = _compiler()
-    key = hashlib.sha256("\n".join([SOURCE.read_text(), compiler, *FLAGS, *defines, _cpu()]).encode()).hexdigest()
+    key = hashlib.sha256("\n".join([SOURCE.read_text(), compiler, *FLAGS, *LIBS, *defines, _cpu()]).encode()
+                         ).hexdigest()
     folder = cache_dir()
     path = folder / f"step-{key[:20]}.so"
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=folder) as scratch:
             built = Path(scratch) / path.name
-            done = subprocess.run([compiler, *FLAGS, *defines, str(SOURCE), "-o", str(built)], capture_output=True,
-                                  text=True)
+            done = subprocess.run([compiler, *FLAGS, *defines, str(SOURCE), "-o", str(built), *LIBS],
+                                  capture_output=True, text=True)
             if done.returncode != 0:
                 raise KernelError(f"compiling the training step failed ({compiler}):\n{done.stderr[-2000:]}")
             os.replace(built, path)

@@ -44,6 +44,40 @@ constexpr int HIDDEN = sizeof(WIDTHS) / sizeof(int);
 constexpr R LEAKY = R(0.2);
 constexpr R LOG_FLOOR = R(-100);
 
+// exp and log of n values, through glibc's vector math library (libmvec, within 4 ulp) where there is one.
+#if defined(__x86_64__) && defined(__AVX2__)
+extern "C" __m256 _ZGVdN8v_expf(__m256);
+extern "C" __m256 _ZGVdN8v_logf(__m256);
+extern "C" __m256d _ZGVdN4v_exp(__m256d);
+extern "C" __m256d _ZGVdN4v_log(__m256d);
+inline __m256 vector_math(__m256 v, bool log) { return log ? _ZGVdN8v_logf(v) : _ZGVdN8v_expf(v); }
+inline __m256d vector_math(__m256d v, bool log) { return log ? _ZGVdN4v_log(v) : _ZGVdN4v_exp(v); }
+template <bool LOG>
+void elementwise(const R* __restrict in, R* __restrict out, int n) {
+    constexpr int W = int(32 / sizeof(R));
+    int i = 0;
+    for (; i + W <= n; i += W) {
+        if constexpr (sizeof(R) == 4) {
+            __m256 v;
+            std::memcpy(&v, in + i, sizeof(v));
+            v = vector_math(v, LOG);
+            std::memcpy(out + i, &v, sizeof(v));
+        } else {
+            __m256d v;
+            std::memcpy(&v, in + i, sizeof(v));
+            v = vector_math(v, LOG);
+            std::memcpy(out + i, &v, sizeof(v));
+        }
+    }
+    for (; i < n; ++i) out[i] = LOG ? std::log(in[i]) : std::exp(in[i]);
+}
+#else
+template <bool LOG>
+void elementwise(const R* __restrict in, R* __restrict out, int n) {
+    for (int i = 0; i < n; ++i) out[i] = LOG ? std::log(in[i]) : std::exp(in[i]);
+}
+#endif
+
 // ---- random draws -------------------------------------------------------------------------------------------
 // A row's stream is 8 xoshiro256++ generators side by side (state 4 x 8 words), read a block of 8 words at a
 // time, so that drawing is vector arithmetic.
@@ -525,8 +559,9 @@ constexpr int block_of(int m, int most) {
     return 1;
 }
 
-// out[m][:] = bias + sum_k a[m][k] b[k][:] for M rows (a: M x K, b: K x N, N whole vectors).
-template <int M, int K, int N>
+// out[m][:] = bias + sum_k a[m][k] b[k][:] for M rows (a: M x K with rows KS apart, b: K x N, N whole vectors);
+// K is the real (unpadded) length of the sum.
+template <int M, int K, int N, int KS>
 inline void product(const R* __restrict a, const R* __restrict b, const R* __restrict bias, R* __restrict out) {
     constexpr int NV = N / L, MB = block_of(M, accumulated(NV));
     for (int m0 = 0; m0 < M; m0 += MB) {
@@ -537,7 +572,7 @@ inline void product(const R* __restrict a, const R* __restrict b, const R* __res
             V row[NV];
             AQ_UNROLL for (int n = 0; n < NV; ++n) row[n] = load(b + k * N + n * L);
             AQ_UNROLL for (int m = 0; m < MB; ++m) {
-                const V v = splat(a[(m0 + m) * K + k]);
+                const V v = splat(a[(m0 + m) * KS + k]);
                 AQ_UNROLL for (int n = 0; n < NV; ++n) acc[m][n] += v * row[n];
             }
         }
@@ -546,8 +581,9 @@ inline void product(const R* __restrict a, const R* __restrict b, const R* __res
     }
 }
 
-// out[m][:] = sum_k a[k][m] b[k][:]: a (K x M) transposed times b (K x N): a weight gradient, k over the grid.
-template <int M, int K, int N>
+// out[m][:] = sum_k a[k][m] b[k][:] for the M real rows: a (K x M, rows MS apart) transposed times b (K x N): a
+// weight gradient, k over the grid.
+template <int M, int K, int N, int MS>
 inline void product_t(const R* __restrict a, const R* __restrict b, R* __restrict out) {
     constexpr int NV = N / L, MB = block_of(M, accumulated(NV));
     for (int m0 = 0; m0 < M; m0 += MB) {
@@ -558,7 +594,7 @@ inline void product_t(const R* __restrict a, const R* __restrict b, R* __restric
             V row[NV];
             AQ_UNROLL for (int n = 0; n < NV; ++n) row[n] = load(b + k * N + n * L);
             AQ_UNROLL for (int m = 0; m < MB; ++m) {
-                const V v = splat(a[k * M + m0 + m]);
+                const V v = splat(a[k * MS + m0 + m]);
                 AQ_UNROLL for (int n = 0; n < NV; ++n) acc[m][n] += v * row[n];
             }
         }
@@ -587,7 +623,7 @@ struct Activations {
         return at;
     }
     std::vector<R> h, delta, wt;
-    R logit[G], d[G];
+    R logit[G], d[G];  // logit holds -logit after a forward pass
     Activations() : h(offset(HIDDEN)), delta(offset(HIDDEN)), wt(PADDED) {}
     R* layer(int l) { return h.data() + offset(l); }
     R* dlayer(int l) { return delta.data() + offset(l); }
@@ -595,7 +631,7 @@ struct Activations {
 
 template <int I>
 void forward_hidden(const R* w, const R* x, Activations& a) {
-    constexpr int PIN = pad_of<I>(), POUT = pad_of<I + 1>();
+    constexpr int IN = width_of<I>(), PIN = pad_of<I>(), POUT = pad_of<I + 1>();
     const R* weight = w + pad_weight<I>();
     const R* bias = w + pad_bias<I>();
     R* out = a.layer(I);
@@ -604,7 +640,7 @@ void forward_hidden(const R* w, const R* x, Activations& a) {
             AQ_UNROLL for (int n = 0; n < POUT; n += L)
                 store(out + g * POUT + n, leaky(load(bias + n) + splat(x[g]) * load(weight + n)));
     } else {
-        product<G, PIN, POUT>(a.layer(I - 1), weight, bias, out);
+        product<G, IN, POUT, PIN>(a.layer(I - 1), weight, bias, out);
         for (int i = 0; i < G * POUT; i += L) store(out + i, leaky(load(out + i)));
     }
     if constexpr (I + 1 < HIDDEN) forward_hidden<I + 1>(w, x, a);
@@ -620,30 +656,31 @@ void forward(const R* w, const R* x, Activations& a) {
     for (int g = 0; g < G; ++g) {
         V acc = V{};
         AQ_UNROLL for (int n = 0; n < PIN; n += L) acc += load(in + g * PIN + n) * load(weight + n);
-        a.logit[g] = hsum(acc) + bias;
-        a.d[g] = R(1) / (R(1) + std::exp(-a.logit[g]));
+        a.logit[g] = -(hsum(acc) + bias);
     }
+    elementwise<false>(a.logit, a.d, G);  // exp(-logit)
+    for (int g = 0; g < G; ++g) a.d[g] = R(1) / (R(1) + a.d[g]);
 }
 
 template <int I>
 void backward_hidden(const R* w, const R* x, Activations& a, R* grad) {
     // a.dlayer(I) holds dL/d(pre-activation of hidden layer I)
-    constexpr int PIN = pad_of<I>(), POUT = pad_of<I + 1>();
+    constexpr int IN = width_of<I>(), OUT = width_of<I + 1>(), PIN = pad_of<I>(), POUT = pad_of<I + 1>();
     const R* delta = a.dlayer(I);
     column_sums<G, POUT>(delta, grad + pad_bias<I>());
     if constexpr (I == 0) {
-        product_t<1, G, POUT>(x, delta, grad + pad_weight<I>());
+        product_t<1, G, POUT, 1>(x, delta, grad + pad_weight<I>());
     } else {
         const R* in = a.layer(I - 1);
-        product_t<PIN, G, POUT>(in, delta, grad + pad_weight<I>());
+        product_t<IN, G, POUT, PIN>(in, delta, grad + pad_weight<I>());
         // dL/d(layer I-1's output) = delta W^T, through the transposed weight; then LeakyReLU's derivative (its
         // output has its input's sign)
         const R* weight = w + pad_weight<I>();
         R* wt = a.wt.data();
-        for (int i = 0; i < PIN; ++i)
-            for (int j = 0; j < POUT; ++j) wt[j * PIN + i] = weight[i * POUT + j];
+        for (int i = 0; i < IN; ++i)  // the padding of wt stays zero
+            for (int j = 0; j < OUT; ++j) wt[j * PIN + i] = weight[i * POUT + j];
         R* below = a.dlayer(I - 1);
-        product<G, POUT, PIN>(delta, wt, nullptr, below);
+        product<G, OUT, PIN, POUT>(delta, wt, nullptr, below);
         for (int i = 0; i < G * PIN; i += L) {
             const V up = load(below + i);
             store(below + i, load(in + i) > 0 ? up : up * LEAKY);
@@ -717,6 +754,8 @@ void train_row(const Program& p, int r, int steps, int first, bool want_loss) {
     std::vector<double> uniforms(LANES * blocks_for(p.batch));
     std::vector<R> grad_w(PADDED, R(0)), grad_logit(G);
     forward(w, x, act);  // D at the current weights, kept from step to step
+    const R floor_d = std::exp(LOG_FLOOR);
+    R log_d[G];
 
     for (int s = 0; s < steps; ++s) {
         const bool last = want_loss && s == steps - 1;
@@ -728,15 +767,17 @@ void train_row(const Program& p, int r, int steps, int first, bool want_loss) {
         born.build(probs.data());
         born.count(draws.born(), p.batch, fake.data(), uniforms.data());
 
-        // the discriminator's step
+        // the discriminator's step; a clamped logarithm (log D <= -100, i.e. D <= e^-100) has no gradient
         double loss_d = 0;
         for (int g = 0; g < G; ++g) {
             const R rg = R(double(real[g]) / p.batch), fg = R(double(fake[g]) / p.batch);
             const R d = act.d[g], one_minus = 1 - d;
-            const R log_d = std::log(d), log_1md = std::log(one_minus);
-            grad_logit[g] = fg * d * R(log_1md > LOG_FLOOR) - rg * one_minus * R(log_d > LOG_FLOOR);
-            if (last) loss_d -= double(rg * (log_d > LOG_FLOOR ? log_d : LOG_FLOOR) +
-                                       fg * (log_1md > LOG_FLOOR ? log_1md : LOG_FLOOR));
+            grad_logit[g] = fg * d * R(one_minus > floor_d) - rg * one_minus * R(d > floor_d);
+            if (last) {
+                const R log_d = std::log(d), log_1md = std::log(one_minus);
+                loss_d -= double(rg * (log_d > LOG_FLOOR ? log_d : LOG_FLOOR) +
+                                 fg * (log_1md > LOG_FLOOR ? log_1md : LOG_FLOOR));
+            }
         }
         backward(w, x, grad_logit.data(), act, grad_w.data());
         adam(w, grad_w.data(), dm, dv, dvmax, PADDED, p.d_step[0] + s + 1, p.d_lr, p.d_b1, p.d_b2, p.d_eps);
@@ -744,9 +785,9 @@ void train_row(const Program& p, int r, int steps, int first, bool want_loss) {
 
         // the generator's step against the updated discriminator
         double loss_g = 0;
+        elementwise<true>(act.d, log_d, G);
         for (int g = 0; g < G; ++g) {
-            const R log_d = std::log(act.d[g]);
-            grad_probs[g] = -double(log_d > LOG_FLOOR ? log_d : LOG_FLOOR);
+            grad_probs[g] = -double(log_d[g] > LOG_FLOOR ? log_d[g] : LOG_FLOOR);
             loss_g += probs[g] * grad_probs[g];
         }
         circuit.adjoint(psi.data(), grad_probs.data(), grad_theta.data(), lam.data(), moved.data(), scratch.data());
