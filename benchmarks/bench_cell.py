@@ -23,7 +23,9 @@ each after a warm-up.
 
 Run: ``python benchmarks/bench_cell.py`` (smoke: ``--epochs 1 --ref-steps 2 --ref-runs 1 --rows 12``). The last line is
 ``RESULT ours=<s> floor=<s> reference=<s> ratio=<reference/ours>x pennylane=<s> pennylane_ratio=<pennylane/ours>x
-floor_ratio=<ours/floor>x``, seconds per seed-step.
+floor_ratio=<ours/floor>x torch=<s> torch_ratio=<torch/ours>x``, seconds per seed-step; ours is the compiled step
+(``engine: auto`` on the CPU), torch the same step in our torch implementation (the CUDA path), timed on
+``--torch-epochs`` epochs.
 """
 
 from __future__ import annotations
@@ -73,14 +75,15 @@ def replicate(cell: Cell, rows: list[Row], count: int) -> list[Row]:
             for r in range(count)]
 
 
-def train_ours(cell: Cell, generator: Generator, rows: list[Row], epochs: int) -> tuple[list[RunResult], float]:
+def train_ours(cell: Cell, generator: Generator, rows: list[Row], epochs: int, engine: str = "auto"
+               ) -> tuple[list[RunResult], float]:
     """All rows for `epochs` epochs in one batch, as the workflow trains a program; returns results and seconds."""
     p = cell.params
     start = time.perf_counter()
     runs = train_rows(ansatz=generator.ansatz, rows=rows,
                       widths=[p["discriminator"]["n_input"], *p["discriminator"]["n_hidden"]],
                       schedule=Schedule(batch_size=p["batch_size"], num_epochs=epochs, log_every=p["log_every"]),
-                      precision=p["precision"])
+                      precision=p["precision"], engine=engine)
     return runs, time.perf_counter() - start
 
 
@@ -201,6 +204,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=50, help="epochs of our trainer (all rows)")
     parser.add_argument("--rows", type=int, help="rows ours trains in one program (default: as many as the paper "
                         "grid puts in the program of this cell's shape)")
+    parser.add_argument("--torch-epochs", type=int, default=5, help="epochs of our torch implementation")
     parser.add_argument("--ref-steps", type=int, default=20, help="training steps timed per peer run (both peers)")
     parser.add_argument("--ref-runs", type=int, default=2, help="peer runs timed (the cell's first ones)")
     parser.add_argument("--pennylane", choices=METHODS, default=DEFAULT_METHOD, help="PennyLane device:diff_method")
@@ -232,6 +236,12 @@ def main() -> None:
     print(f"ours: {len(rows)} runs x {args.epochs} epochs x {runs[0].schedule['steps_per_epoch']} steps in "
           f"{ours_s:.2f} s (batched) -> {ours:.3g} s/seed-step")
 
+    train_ours(cell, generator, rows, min(WARMUP_EPOCHS, args.torch_epochs), engine="torch")
+    torch_runs, torch_s = train_ours(cell, generator, rows, args.torch_epochs, engine="torch")
+    in_torch = torch_s / (len(rows) * torch_runs[0].schedule["steps"])
+    print(f"ours in torch: {len(rows)} runs x {args.torch_epochs} epochs in {torch_s:.2f} s (batched, "
+          f"engine torch) -> {in_torch:.3g} s/seed-step")
+
     disc = cell.params["discriminator"]
     dtype = PRECISIONS[cell.params["precision"]]  # the discriminator's arithmetic, as ours trains
     floor = measure_floor(rows=len(rows), grid_size=len(prepared.target), widths=[disc["n_input"], *disc["n_hidden"]],
@@ -258,7 +268,8 @@ def main() -> None:
     for name, diff in agreement(qnn, generator, runs[0], probe).items():
         print(f"sanity: max abs diff ours vs peer, {name}: {diff:.2e}")
     print(f"RESULT ours={ours:.3g} floor={floor.seconds:.3g} reference={reference:.3g} ratio={reference / ours:.0f}x "
-          f"pennylane={pennylane:.3g} pennylane_ratio={pennylane / ours:.0f}x floor_ratio={ours / floor.seconds:.2f}x")
+          f"pennylane={pennylane:.3g} pennylane_ratio={pennylane / ours:.0f}x floor_ratio={ours / floor.seconds:.2f}x "
+          f"torch={in_torch:.3g} torch_ratio={in_torch / ours:.1f}x")
 
 
 if __name__ == "__main__":

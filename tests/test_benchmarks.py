@@ -24,13 +24,13 @@ def test_cell_benchmark_smoke(epex_h00):
     out = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "bench_cell.py"), "--data", str(epex_h00), "--epochs", "1",
          "--ref-steps", "2", "--ref-runs", "1", "--rows", "12", "--pennylane", "lightning.qubit:adjoint",
-         "--floor-repeats", "1"],
+         "--floor-repeats", "1", "--torch-epochs", "1"],
         check=True, capture_output=True, text=True, timeout=300,
     ).stdout
     result = out.strip().splitlines()[-1].split()
     assert result[0] == "RESULT"
     assert [item.split("=")[0] for item in result[1:]] == ["ours", "floor", "reference", "ratio", "pennylane",
-                                                           "pennylane_ratio", "floor_ratio"]
+                                                           "pennylane_ratio", "floor_ratio", "torch", "torch_ratio"]
     assert "rows: 12 in one program" in out and "12 rows, float32" in out
     for name in ("probs (SamplerQNN.forward, float64)", "probs (PennyLane lightning.qubit:adjoint)"):
         agreement = [line for line in out.splitlines() if name in line]

@@ -623,8 +623,8 @@ struct Activations {
         return at;
     }
     std::vector<R> h, delta, wt;
-    R logit[G], d[G];  // logit holds -logit after a forward pass
-    Activations() : h(offset(HIDDEN)), delta(offset(HIDDEN)), wt(PADDED) {}
+    std::vector<R> logit, d;  // logit holds -logit after a forward pass
+    Activations() : h(offset(HIDDEN)), delta(offset(HIDDEN)), wt(PADDED), logit(G), d(G) {}
     R* layer(int l) { return h.data() + offset(l); }
     R* dlayer(int l) { return delta.data() + offset(l); }
 };
@@ -658,7 +658,7 @@ void forward(const R* w, const R* x, Activations& a) {
         AQ_UNROLL for (int n = 0; n < PIN; n += L) acc += load(in + g * PIN + n) * load(weight + n);
         a.logit[g] = -(hsum(acc) + bias);
     }
-    elementwise<false>(a.logit, a.d, G);  // exp(-logit)
+    elementwise<false>(a.logit.data(), a.d.data(), G);  // exp(-logit)
     for (int g = 0; g < G; ++g) a.d[g] = R(1) / (R(1) + a.d[g]);
 }
 
@@ -755,7 +755,7 @@ void train_row(const Program& p, int r, int steps, int first, bool want_loss) {
     std::vector<R> grad_w(PADDED, R(0)), grad_logit(G);
     forward(w, x, act);  // D at the current weights, kept from step to step
     const R floor_d = std::exp(LOG_FLOOR);
-    R log_d[G];
+    std::vector<R> log_d(G);
 
     for (int s = 0; s < steps; ++s) {
         const bool last = want_loss && s == steps - 1;
@@ -785,7 +785,7 @@ void train_row(const Program& p, int r, int steps, int first, bool want_loss) {
 
         // the generator's step against the updated discriminator
         double loss_g = 0;
-        elementwise<true>(act.d, log_d, G);
+        elementwise<true>(act.d.data(), log_d.data(), G);
         for (int g = 0; g < G; ++g) {
             grad_probs[g] = -double(log_d[g] > LOG_FLOOR ? log_d[g] : LOG_FLOOR);
             loss_g += probs[g] * grad_probs[g];
