@@ -7,7 +7,7 @@ first values (custom_classical_1 at 1e-4, generator 1e-3). This trains those 9 c
 steps per epoch) with the library, one process per circuit shape (k), computes the transpiled depth per run as the
 workflow does, and prints Table I with the paper's values in the same rows.
 
-Run: ``python benchmarks/bench_paper.py`` (about 15 minutes on 2 cores); ``--epochs 50`` for a quick look;
+Run: ``python benchmarks/bench_paper.py`` (about 4 minutes on 2 cores); ``--epochs 50`` for a quick look;
 ``--set optimizer.state=persistent --set steps_per_epoch=1`` measures the earlier trainer on the same cells;
 ``--set 'ansaetze=[{type: zoufal, repetitions: [2]}]' --set 'initializations=[{type: uniform}]'`` one cell.
 The last line is ``RESULT best=<setting> mean_re=<its mean RE> paper_best=0.2434``.

@@ -93,8 +93,11 @@ def kernel(*, grid: int, widths: tuple[int, ...], real: bool, precision: str) ->
     lib.draw_steps.restype = None
     for name in ("kernel_grid", "kernel_disc_params", "kernel_float_bytes", "kernel_real", "kernel_stream_words"):
         getattr(lib, name).restype = ctypes.c_int32
-    if lib.kernel_stream_words() != STREAM_WORDS:
-        raise KernelError(f"{path}: a stream of {lib.kernel_stream_words()} words, expected {STREAM_WORDS}")
+    built_for = (lib.kernel_grid(), lib.kernel_float_bytes(), lib.kernel_real(), lib.kernel_stream_words())
+    wanted = (grid, np.dtype(_FLOAT_TYPES[precision][1]).itemsize, int(real), STREAM_WORDS)
+    if built_for != wanted:
+        raise KernelError(f"{path} was built for (grid, float bytes, real, stream words) {built_for}, not {wanted}; "
+                          "delete it to rebuild")
     return lib
 
 

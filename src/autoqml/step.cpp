@@ -9,8 +9,8 @@
 //   G step     forward pass after the update, dL_G/dtheta by the adjoint method, the generator's optimizer
 //
 // Rows are the outer loop and nothing of one row's arithmetic depends on another row, so a batch of rows trains
-// exactly as each row alone. Each row draws from its own xoshiro256++ stream (Blackman and Vigna 2018): per step
-// first the real batch (a partial Fisher-Yates shuffle of the training set, restarted from its stored order every
+// exactly as each row alone. Each row draws from its own stream, 8 xoshiro256++ generators side by side (Blackman
+// and Vigna 2018): per step first the real batch (a partial Fisher-Yates shuffle of the training set, restarted from its stored order every
 // epoch, as many bounded draws as the batch holds; or batch_size uniforms against the target's CDF), then
 // batch_size uniforms that land in bin x when CDF(x-1) < u <= CDF(x). `draw_steps` makes the same draws for the
 // torch implementation.
@@ -319,7 +319,7 @@ struct Program {
     int32_t width;
     double d_lr, d_b1, d_b2, d_eps;
     // draws
-    uint64_t* rng;             // rows x 4
+    uint64_t* rng;             // rows x STREAM words
     const int32_t* set;        // rows x n_set
     int32_t* work;             // rows x n_set
     const double* target;      // rows x G
@@ -826,7 +826,8 @@ void train_row(const Program& p, int r, int steps, int first, bool want_loss) {
 
 extern "C" {
 
-// Widths, parameter count and precision this build was made for (the caller checks them).
+// The grid size, discriminator parameter count, precision and state kind this build was made for (the loader
+// checks them).
 int32_t kernel_grid() { return G; }
 int32_t kernel_disc_params() { return PARAMS; }
 int32_t kernel_float_bytes() { return int32_t(sizeof(R)); }
