@@ -201,6 +201,7 @@ def _train_batch(cells: list[Cell], prepared: list[Prepared], state: TrainingSta
     ready = time.perf_counter()
     if is_exact(p["backend"]):
         training = Training(**options, state=state)
+        ready = time.perf_counter()  # train_s leaves out building the compiled step (once per machine and shape)
         checkpoint = None
         if saving.checkpoints is not None:
             def checkpoint(t: Training) -> None:
