@@ -43,10 +43,16 @@ from autoqml.checkpoint import CheckpointError, TrainingState
 from autoqml.compiled import CompiledStep, KernelError, circuit_arrays, kernel, seed_streams
 from autoqml.data import Grid
 from autoqml.discriminator import BatchedMLP, log_clamped, loss_and_grad
-from autoqml.metrics import (finite_or_none, held_out_metrics, ks_statistic, relative_entropy,
-                             relative_entropy_qiskit)
-from autoqml.optim import (QISKIT_NOISE_FACTOR, adam_buffers, adam_state, discriminator_adam,
-                           generator_optimizer, load_adam_state)
+from autoqml.errors import CircuitError
+from autoqml.metrics import finite_or_none, held_out_metrics, ks_statistic, relative_entropy, relative_entropy_qiskit
+from autoqml.optim import (
+    QISKIT_NOISE_FACTOR,
+    adam_buffers,
+    adam_state,
+    discriminator_adam,
+    generator_optimizer,
+    load_adam_state,
+)
 from autoqml.simulator import StatevectorSimulator
 
 logger = logging.getLogger(__name__)
@@ -219,6 +225,8 @@ class Training:
             raise KernelError("the compiled discriminator does not fit the weights' layout")
         dtype = self.disc.flat.numpy().dtype
         initial = np.stack([row.initial_state for row in rows])
+        if sim.is_real and np.iscomplexobj(initial) and np.abs(initial.imag).max() > 1e-10:
+            raise CircuitError("a complex initial state needs a circuit simulated in complex arithmetic")
         initial = np.ascontiguousarray(initial.real if sim.is_real else initial.astype(np.complex128))
         moments = adam_buffers(self._opt_d)
         generator = dict(zip(("g_m", "g_v", "g_vmax"), (t.numpy() for t in self._opt_g.moments())))
