@@ -1,7 +1,7 @@
 """The workflow where users run it: a real single-node SLURM cluster, real Azure Blob storage (Azurite), dry runs
 of the Azure Batch and Kubernetes profiles, and the parse-time storage check (autoqml.storage).
 
-The study is config/demo.yaml shrunk to 4 cells in 2 shards (two training runs of 60 epochs, one figure). Every run
+The study is config/demo.yaml shrunk to 4 cells in 2 shards (two training runs of 10 epochs, one figure). Every run
 is compared with one local run of the same study.
 """
 
@@ -54,7 +54,7 @@ def _require_plugins() -> None:
 def _study(workdir: Path) -> Path:
     cfg = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     cfg.update(name=STUDY, n_containers=SHARDS, ansaetze=[{"type": "zoufal", "repetitions": [1, 2]}],
-               num_epochs=60, num_training_runs=2, visualizations=["target_histogram"], entangling_samples=50)
+               num_epochs=10, num_training_runs=2, visualizations=["target_histogram"], entangling_samples=50)
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "study.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -409,8 +409,9 @@ def epex_server(epftoolbox_csv, tmp_path):
 
 
 def _epex(workdir: Path, distribution: dict) -> Path:
-    """A 2-cell EPEX study (normal and uniform initial states, 2 qubits, 20 epochs)."""
-    cfg = {"name": "epex-blob", "n_containers": 1, "visualizations": ["target_histogram"], "entangling_samples": 20,
+    """A 2-cell EPEX study (normal and uniform initial states, 2 qubits, 20 epochs; no figures: figures on blob
+    storage are test_azure_blob_storage_holds_every_file_and_a_rerun_does_nothing's)."""
+    cfg = {"name": "epex-blob", "n_containers": 1, "visualizations": [], "entangling_samples": 20,
            "distributions": [{"name": "epex", "column": "Price", "hour": 0, "start": "2015-01-01",
                               "end": "2016-01-01", "samples": 365, **distribution}],
            "ansaetze": [{"type": "zoufal", "repetitions": [1]}], "initializations": ["uniform", "normal"],

@@ -47,16 +47,17 @@ def _workdir_with_data(tmp_path: Path, epftoolbox_csv: Path) -> Path:
     return tmp_path
 
 
-#: The default study's grid, runs and data as shipped, at a twentieth of its epochs (qiskit's 39-step epochs).
-DEFAULT_EPOCHS = "num_epochs=10"
+#: The default study's grid, runs and data as shipped, at a twentieth of its epochs (qiskit's 39-step epochs) and a
+#: tenth of its entangling-capability samples (the figure's histogram is drawn either way).
+DEFAULT_EPOCHS = ("num_epochs=10", "entangling_samples=200")
 
 
 @pytest.fixture(scope="module")
 def default_study(tmp_path_factory, epftoolbox_csv):
     workdir = _workdir_with_data(tmp_path_factory.mktemp("default"), epftoolbox_csv)
-    snakemake(workdir, "--configfile", str(REPO / "config" / "config.yaml"), "--config", DEFAULT_EPOCHS)
+    snakemake(workdir, "--configfile", str(REPO / "config" / "config.yaml"), "--config", *DEFAULT_EPOCHS)
     root = workdir / "results" / "epex-2015-midnight"
-    snakemake(workdir, "--configfile", str(REPO / "config" / "config.yaml"), "--config", DEFAULT_EPOCHS,
+    snakemake(workdir, "--configfile", str(REPO / "config" / "config.yaml"), "--config", *DEFAULT_EPOCHS,
               "--report", str(root / "report.html"))
     return workdir, root
 
@@ -132,14 +133,14 @@ def test_lint_and_format_are_clean(default_study):
 SMALL = {
     "name": "incremental",
     "n_containers": 2,
-    "visualizations": ["target_histogram"],
+    "visualizations": [],  # figures: the default study's tests
     "distributions": [{"name": "epex", "data_path": "data/DE.csv", "column": "Price", "hour": 0,
                        "start": "2015-01-01", "end": "2016-01-01", "samples": 320}],  # 5 steps per epoch
     "ansaetze": [{"type": "zoufal", "repetitions": [1]}],
     "initializations": [{"type": "uniform"}, {"type": "random"}],
     "num_qubits": [2],
     "batch_size": 64,
-    "num_epochs": 40,
+    "num_epochs": 10,
     "num_training_runs": 2,
     "discriminator": {"type": "custom_classical_1", "hparams": {"lr": [0.001]}},
     "optimizer": {"lr": [0.001]},
@@ -183,20 +184,21 @@ def test_incremental_reruns(tmp_path, epftoolbox_csv):
                for cell in re.findall(r"cell ([0-9a-f]{12}) \(", log.read_text())}
     assert trained == set(after) - set(before)
 
-    assert sum(n for rule, n in planned_jobs(workdir, "--configfile", _write(workdir, {**more, "num_epochs": 41})).items()
+    longer = {**more, "num_epochs": SMALL["num_epochs"] + 1}
+    assert sum(n for rule, n in planned_jobs(workdir, "--configfile", _write(workdir, longer)).items()
                if rule.startswith("train_shard_")) == 2
 
 
 def test_killed_job_leaves_nothing_read_as_complete(tmp_path, epftoolbox_csv):
     workdir = _workdir_with_data(tmp_path, epftoolbox_csv)
-    slow = {**SMALL, "num_epochs": 2000, "num_qubits": [4], "batch_size": 256, "num_training_runs": 10}
+    slow = {**SMALL, "num_epochs": 1000, "num_qubits": [4], "batch_size": 256, "num_training_runs": 10}
     config = _write(workdir, slow)
     command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2",
                "--configfile", config]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     logs = workdir / "results" / "incremental" / "logs" / "train"
     deadline = time.time() + 120
-    while time.time() < deadline and not any("epoch 600/" in p.read_text() for p in logs.glob("*.log")):
+    while time.time() < deadline and not any("epoch 300/" in p.read_text() for p in logs.glob("*.log")):
         time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
@@ -209,6 +211,7 @@ def test_killed_job_leaves_nothing_read_as_complete(tmp_path, epftoolbox_csv):
     assert "Finished" in rerun.stdout + rerun.stderr
     results = [read_result(p) for p in sorted(cells.glob("*.json"))]
     assert len(results) == 2
+    assert pd.read_csv(workdir / "results" / "incremental" / "tables" / "statistics.csv").shape[0] == 2
 
     reference = _workdir_with_data(tmp_path / "reference", epftoolbox_csv)
     snakemake(reference, "--configfile", _write(reference, slow))
@@ -248,7 +251,7 @@ def test_missing_data_is_downloaded_and_checked(tmp_path, epftoolbox_csv):
 BACKENDS = {
     "name": "backends",
     "n_containers": 2,
-    "visualizations": ["target_histogram"],
+    "visualizations": [],  # figures in the report: the default study's
     "distributions": [{"kind": "lognormal", "samples": 2000, "discretization": [0, 7]}],
     "ansaetze": [{"type": "zoufal", "repetitions": [1, 2]}],
     "initializations": [{"type": "uniform"}],
