@@ -31,7 +31,7 @@ CHUNK_STEPS = 32
 
 class Batches:
     """Per step, every row's real-batch frequencies (rows, 2^N) and Born uniforms (rows, B), from the rows'
-    streams (rows, 4; advanced in place)."""
+    streams (rows, STREAM_WORDS; advanced in place)."""
 
     def __init__(self, *, streams: np.ndarray, targets: np.ndarray, training_sets: list[np.ndarray],
                  batch_size: int, steps_per_epoch: int | None):
