@@ -133,6 +133,23 @@ def test_the_walk_draws_uniform_shuffles_and_uniforms():
     assert stats.kstest(uniforms, "uniform").pvalue > 1e-3
 
 
+def test_an_epoch_drawn_in_pieces_is_the_epoch_drawn_at_once():
+    """A call that ends inside an epoch leaves the walk's order in `work` for the next call to continue."""
+    sets = np.stack([np.arange(40, dtype=np.int32) % 8, np.arange(40, dtype=np.int32)[::-1] % 8])
+
+    def draws(pieces):
+        streams, work, out = seed_streams([4, 5]), np.empty_like(sets), []
+        for first, steps in pieces:
+            out.append(draw_steps(rng=streams, steps=steps, first=first, batch=6, bins=8, training_sets=sets,
+                                  work=work, targets=None))
+        return [np.concatenate(parts) for parts in zip(*out)]
+
+    whole = draws([(0, 6), (0, 6)])  # two epochs of 6 steps
+    pieces = draws([(0, 1), (1, 4), (5, 1), (0, 2), (2, 4)])
+    for a, b in zip(whole, pieces):
+        assert np.array_equal(a, b)
+
+
 def test_rows_draw_from_their_own_streams():
     """A row's draws are the same alone and among other rows."""
     targets = np.full((3, 8), 1 / 8)

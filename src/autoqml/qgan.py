@@ -58,7 +58,7 @@ from autoqml.simulator import StatevectorSimulator
 logger = logging.getLogger(__name__)
 #: The trainer's numerics; a training state is continued only by the trainer that wrote it. Bump it when what a
 #: given cell trains to changes.
-TRAINER = "4"
+TRAINER = "5"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@
 #include <immintrin.h>
 #include <cstdint>
 #include <cstring>
+#include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #ifndef AQ_FLOAT
@@ -121,34 +123,41 @@ struct Histogram {
 
 inline int blocks_for(int words) { return (words + LANES - 1) / LANES; }
 
-// A uniform in (0, 1) from a random word: never 0, so a bin of probability 0 never receives a sample.
-inline double uniform(uint64_t word) { return (double(word >> 11) + 0.5) * 0x1.0p-53; }
+// A uniform in (0, 1) from a 32-bit random value k: (k + 1/2) / 2^32, never 0, so a bin of probability 0 never
+// receives a sample. u <= c exactly when k <= floor(c 2^32 - 1/2) (both sides exact in double), so the bins are
+// found by comparing 32-bit integers, 16 to a vector.
+inline double uniform(uint32_t k) { return (double(k) + 0.5) * 0x1.0p-32; }
+inline int64_t threshold(double c) { return int64_t(std::floor(c * 0x1.0p32 - 0.5)); }
 
-typedef double Doubles __attribute__((vector_size(64), aligned(8)));
-typedef int64_t Counts __attribute__((vector_size(64), aligned(8)));
-constexpr int DL = 8;  // uniforms are padded to a multiple of this
+typedef uint32_t Uints __attribute__((vector_size(64), aligned(4)));
+constexpr int UL = 16;  // 32-bit values per vector
 
-// How many of u[0..n) (n a multiple of DL) are <= edge.
-inline int64_t at_most(const double* __restrict u, int n, double edge) {
+// How many of k[0..n) are <= edge (edge in [-1, 2^32 - 1]); k has room for n rounded up to UL.
+inline int64_t at_most(const uint32_t* __restrict k, int n, int64_t edge) {
+    if (edge < 0) return 0;
+    const int whole = n / UL * UL;
+    int64_t total = 0;
 #ifdef __AVX512F__
     __m512i acc = _mm512_setzero_si512();
-    const __m512d e = _mm512_set1_pd(edge);
-    const __m512i one = _mm512_set1_epi64(1);
-    for (int i = 0; i < n; i += 8)
-        acc = _mm512_mask_add_epi64(acc, _mm512_cmp_pd_mask(_mm512_loadu_pd(u + i), e, _CMP_LE_OQ), acc, one);
-    return _mm512_reduce_add_epi64(acc);
-#else
-    Counts acc = Counts{};
-    const Doubles e = Doubles{} + edge;
-    for (int i = 0; i < n; i += DL) {
-        Doubles v;
-        std::memcpy(&v, u + i, sizeof(v));
-        acc -= (v <= e);  // true is -1
+    const __m512i e = _mm512_set1_epi32(int(uint32_t(edge)));
+    const __m512i one = _mm512_set1_epi32(1);
+    for (int i = 0; i < whole; i += UL) {
+        const __m512i v = _mm512_loadu_si512(k + i);
+        acc = _mm512_mask_add_epi32(acc, _mm512_cmple_epu32_mask(v, e), acc, one);
     }
-    int64_t total = 0;
-    for (int l = 0; l < DL; ++l) total += acc[l];
-    return total;
+    total = _mm512_reduce_add_epi32(acc);
+#else
+    Uints acc = Uints{};
+    const Uints e = Uints{} + uint32_t(edge);
+    for (int i = 0; i < whole; i += UL) {
+        Uints v;
+        std::memcpy(&v, k + i, sizeof(v));
+        acc -= (v <= e);  // true is all ones
+    }
+    for (int l = 0; l < UL; ++l) total += acc[l];
 #endif
+    for (int i = whole; i < n; ++i) total += k[i] <= uint64_t(edge);
+    return total;
 }
 
 // The normalized CDF of p over `bins` values (a power of two) and the counts of uniforms in each bin: sample u
@@ -156,62 +165,72 @@ inline int64_t at_most(const double* __restrict u, int n, double edge) {
 // every comparison a vector lane, no branch; more bins are searched by halving the range, without branches.
 struct Search {
     std::vector<double> cdf;
-    explicit Search(int bins) : cdf(bins) {}
+    std::vector<int64_t> edges;  // threshold(cdf[x])
+    explicit Search(int bins) : cdf(bins), edges(bins) {}
     void build(const double* p) {
         const int bins = int(cdf.size());
         double sum = 0;
         for (int x = 0; x < bins; ++x) cdf[x] = sum += p[x];
-        for (int x = 0; x < bins; ++x) cdf[x] /= sum;
-        cdf[bins - 1] = 1.0;
+        for (int x = 0; x < bins; ++x) edges[x] = threshold(cdf[x] / sum);
+        edges[bins - 1] = 0xFFFFFFFF;  // cdf 1: every sample
     }
-    // The bins of n uniforms from their words into counts (bins values); u has room for n rounded up to DL.
-    void count(const uint64_t* __restrict words, int n, int32_t* __restrict counts, double* __restrict u) const {
-        const double* __restrict c = cdf.data();
-        const int bins = int(cdf.size()), padded_n = (n + DL - 1) / DL * DL;
-        for (int i = 0; i < n; ++i) u[i] = uniform(words[i]);
-        for (int i = n; i < padded_n; ++i) u[i] = 2.0;  // above every CDF value: counted nowhere
+    // The bins of the n 32-bit uniforms k into counts (bins values).
+    void count(const uint32_t* __restrict k, int n, int32_t* __restrict counts) const {
+        const int64_t* __restrict e = edges.data();
+        const int bins = int(edges.size());
         if (bins <= 64) {
             int64_t below = 0;
-            for (int x = 0; x < bins; ++x) {
-                const int64_t within = at_most(u, padded_n, c[x]);
+            for (int x = 0; x < bins - 1; ++x) {
+                const int64_t within = at_most(k, n, e[x]);
                 counts[x] = int32_t(within - below);
                 below = within;
             }
+            counts[bins - 1] = int32_t(n - below);
             return;
         }
         std::memset(counts, 0, sizeof(int32_t) * bins);
         for (int i = 0; i < n; ++i) {
             int x = 0;
-            for (int half = bins / 2; half > 0; half /= 2) x += c[x + half - 1] < u[i] ? half : 0;
+            for (int half = bins / 2; half > 0; half /= 2) x += e[x + half - 1] < int64_t(k[i]) ? half : 0;
             ++counts[x];
         }
     }
 };
 
-// One row's draws, step by step: the real batch's counts, then the words of the Born batch's uniforms.
+// One row's draws, step by step: the real batch's counts, then the Born batch's 32-bit uniforms. The epoch
+// walk's order is kept in the narrowest integers that hold a grid index (`Index`), so that it stays in the
+// core's first-level cache; `work` (int32) holds it between calls that end inside an epoch.
+template <class Index>
 struct Draws {
     uint64_t* state;      // the row's stream
     int batch;
     int n;                // training-set size (epoch walk), 0 for with replacement
     const int32_t* set;   // the training set, grid indices, in its stored order
-    int32_t* work;        // the walk's order this epoch
+    int32_t* work;        // the walk's order this epoch, between calls
     const Search* target; // with replacement: the target's CDF
     std::vector<uint64_t> words;
-    std::vector<double> uniforms;
+    std::vector<Index> order;
     Histogram histogram;
+    bool mid_epoch = false;
 
     Draws(uint64_t* state_, int batch_, int n_, const int32_t* set_, int32_t* work_, const Search* target_,
-          int bins)
+          int bins, int first)
         : state(state_), batch(batch_), n(n_), set(set_), work(work_), target(target_),
-          words(LANES * blocks_for(batch_)), uniforms(LANES * blocks_for(batch_)), histogram(bins) {}
+          words(LANES * blocks_for(batch_)), order(n_), histogram(bins) {
+        if (n > 0 && first > 0) std::copy(work, work + n, order.begin());
+    }
+    Draws(const Draws&) = delete;
+    ~Draws() {  // an epoch left unfinished continues from `work`
+        if (mid_epoch) std::copy(order.begin(), order.end(), work);
+    }
 
     // A uniform integer in [0, range) from a 32-bit word, without bias (Lemire 2019, arXiv:1805.10941): on the
     // rare rejection, from the first word of a fresh block.
     uint32_t bounded(uint32_t word, uint32_t range) {
         uint64_t m = uint64_t(word) * range;
         if (uint32_t(m) < range) {
-            const uint32_t threshold = uint32_t(0 - range) % range;
-            while (uint32_t(m) < threshold) {
+            const uint32_t limit = uint32_t(0 - range) % range;
+            while (uint32_t(m) < limit) {
                 uint64_t fresh[LANES];
                 fill(state, fresh, 1);
                 m = uint64_t(uint32_t(fresh[0])) * range;
@@ -220,35 +239,41 @@ struct Draws {
         return uint32_t(m >> 32);
     }
 
+    const uint32_t* halves() const { return reinterpret_cast<const uint32_t*>(words.data()); }
+
     // The real batch's counts (bins values).
     void real(int step_in_epoch, int32_t* counts) {
         if (n == 0) {
-            fill(state, words.data(), blocks_for(batch));
-            target->count(words.data(), batch, counts, uniforms.data());
+            target->count(born(), batch, counts);
             return;
         }
         histogram.clear();
-        if (step_in_epoch == 0) std::memcpy(work, set, sizeof(int32_t) * n);
+        if (step_in_epoch == 0) std::copy(set, set + n, order.begin());
         const int start = step_in_epoch * batch;
         fill(state, words.data(), blocks_for((batch + 1) / 2));
-        const uint32_t* halves = reinterpret_cast<const uint32_t*>(words.data());
+        Index* __restrict walk = order.data();
         for (int i = 0; i < batch; ++i) {
             const int at = start + i;
-            const int j = at + int(bounded(halves[i], uint32_t(n - at)));
-            const int32_t picked = work[j];
-            work[j] = work[at];
-            work[at] = picked;
+            const int j = at + int(bounded(halves()[i], uint32_t(n - at)));
+            const Index picked = walk[j];
+            walk[j] = walk[at];
+            walk[at] = picked;
             histogram.add(i, picked);
         }
         histogram.total(counts);
+        mid_epoch = start + 2 * batch <= n;  // another step of this epoch may follow in a later call
     }
 
-    // The Born batch's words (batch of them, in `words`).
-    const uint64_t* born() {
-        fill(state, words.data(), blocks_for(batch));
-        return words.data();
+    // The Born batch's 32-bit uniforms (batch of them).
+    const uint32_t* born() {
+        fill(state, words.data(), blocks_for((batch + 1) / 2));
+        return halves();
     }
 };
+
+// The narrowest unsigned integer that holds a grid index below G.
+template <int BINS>
+using IndexFor = std::conditional_t<(BINS <= 256), uint8_t, std::conditional_t<(BINS <= 65536), uint16_t, int32_t>>;
 
 // ---- the generator: statevector simulation and its adjoint gradient ------------------------------------------
 
@@ -494,12 +519,15 @@ struct Circuit {
 // up to whole vectors of L values (zero weights in the padding, so the sums are unchanged), so that each product
 // is whole-vector arithmetic with several independent sums in registers. Every sum runs in a fixed order.
 
-constexpr int L = 32 / int(sizeof(R));  // values per 256-bit vector
-typedef R V __attribute__((vector_size(32), aligned(alignof(R))));
+constexpr int L = 64 / int(sizeof(R));  // values per 512-bit vector
+typedef R V __attribute__((vector_size(64), aligned(alignof(R))));
 
-inline V load(const R* p) { V v; std::memcpy(&v, p, sizeof(V)); return v; }
-inline void store(R* p, V v) { std::memcpy(p, &v, sizeof(V)); }
-inline V splat(R x) { return V{} + x; }
+// Loads and stores through the vector type itself: a memcpy of 64 bytes is split into 32-byte halves bounced
+// through the stack (measured 3.5x slower products), and 0 + x is not x for x = -0, so x - 0 broadcasts in one
+// instruction.
+inline V load(const R* p) { return *reinterpret_cast<const V*>(p); }
+inline void store(R* p, V v) { *reinterpret_cast<V*>(p) = v; }
+inline V splat(R x) { return x - V{}; }
 inline V leaky(V v) { return v > 0 ? v : v * LEAKY; }
 inline R hsum(V v) { R s = 0; for (int i = 0; i < L; ++i) s += v[i]; return s; }
 
@@ -712,21 +740,37 @@ void backward(const R* w, const R* x, const R* grad_logit, Activations& a, R* gr
     backward_hidden<HIDDEN - 1>(w, x, a, grad);
 }
 
-// torch's Adam with AMSGrad (torch.optim.Adam(amsgrad=True), the fused CPU kernel's order of operations).
-void adam(R* param, const R* grad, R* m, R* v, R* vmax, int n, int64_t step, double lr, double b1, double b2,
-          double eps) {
-    const R beta1 = R(b1), beta2 = R(b2);
-    const R step_size = R(lr / (1 - std::pow(b1, double(step))));
-    const R root2 = R(std::sqrt(1 - std::pow(b2, double(step))));
-    const R e = R(eps);
-    for (int i = 0; i < n; ++i) {
-        const R g = grad[i];
-        m[i] += (g - m[i]) * (1 - beta1);
-        v[i] = v[i] * beta2 + g * g * (1 - beta2);
-        vmax[i] = vmax[i] > v[i] ? vmax[i] : v[i];
-        param[i] -= step_size * m[i] / (std::sqrt(vmax[i]) / root2 + e);
+// torch's Adam with AMSGrad (torch.optim.Adam(amsgrad=True), the fused CPU kernel's order of operations) at one
+// step count.
+struct AmsGrad {
+    R beta1, beta2, step_size, root2, eps;
+    AmsGrad(int64_t step, double lr, double b1, double b2, double e)
+        : beta1(R(b1)), beta2(R(b2)), step_size(R(lr / (1 - std::pow(b1, double(step))))),
+          root2(R(std::sqrt(1 - std::pow(b2, double(step))))), eps(R(e)) {}
+
+    void update(R* __restrict param, const R* __restrict grad, R* __restrict m, R* __restrict v,
+                R* __restrict vmax, int n) const {
+        for (int i = 0; i < n; ++i) {
+            const R g = grad[i];
+            m[i] += (g - m[i]) * (1 - beta1);
+            v[i] = v[i] * beta2 + g * g * (1 - beta2);
+            vmax[i] = vmax[i] > v[i] ? vmax[i] : v[i];
+            param[i] -= step_size * m[i] / (std::sqrt(vmax[i]) / root2 + eps);
+        }
     }
-}
+
+    // The real weights only (padded layout): each layer's rows and bias, skipping the padding, which stays zero
+    // (its gradient is zero).
+    template <int I = 0>
+    void layers(R* w, const R* grad, R* m, R* v, R* vmax) const {
+        constexpr int IN = width_of<I>(), OUT = width_of<I + 1>(), POUT = pad_of<I + 1>();
+        auto span = [&](int at, int n) { update(w + at, grad + at, m + at, v + at, vmax + at, n); };
+        if constexpr (OUT == POUT) span(pad_weight<I>(), IN * OUT);
+        else for (int i = 0; i < IN; ++i) span(pad_weight<I>() + i * POUT, OUT);
+        span(pad_bias<I>(), OUT);
+        if constexpr (I < HIDDEN) layers<I + 1>(w, grad, m, v, vmax);
+    }
+};
 
 void train_row(const Program& p, int r, int steps, int first, bool want_loss) {
     const R* x = static_cast<const R*>(p.x) + int64_t(r) * G;
@@ -745,13 +789,12 @@ void train_row(const Program& p, int r, int steps, int first, bool want_loss) {
     Circuit circuit(p);
     Search born(G), target(G);
     if (!p.walk) target.build(p.target + int64_t(r) * G);
-    Draws draws(rng, p.batch, p.walk ? p.n_set : 0, p.set + int64_t(r) * p.n_set, p.work + int64_t(r) * p.n_set,
-                &target, G);
+    Draws<IndexFor<G>> draws(rng, p.batch, p.walk ? p.n_set : 0, p.set + int64_t(r) * p.n_set,
+                             p.work + int64_t(r) * p.n_set, &target, G, first);
     Activations act;
     std::vector<Amp> psi(G), lam(G), moved(G), scratch(G);
     std::vector<double> probs(G), grad_theta(p.params), grad_probs(G);
     std::vector<int32_t> real(G), fake(G);
-    std::vector<double> uniforms(LANES * blocks_for(p.batch));
     std::vector<R> grad_w(PADDED, R(0)), grad_logit(G);
     forward(w, x, act);  // D at the current weights, kept from step to step
     const R floor_d = std::exp(LOG_FLOOR);
@@ -765,7 +808,7 @@ void train_row(const Program& p, int r, int steps, int first, bool want_loss) {
         if (s == 0 && p.probs_first) std::memcpy(p.probs_first + int64_t(r) * G, probs.data(), sizeof(double) * G);
         draws.real(first + s, real.data());
         born.build(probs.data());
-        born.count(draws.born(), p.batch, fake.data(), uniforms.data());
+        born.count(draws.born(), p.batch, fake.data());
 
         // the discriminator's step; a clamped logarithm (log D <= -100, i.e. D <= e^-100) has no gradient
         double loss_d = 0;
@@ -780,7 +823,7 @@ void train_row(const Program& p, int r, int steps, int first, bool want_loss) {
             }
         }
         backward(w, x, grad_logit.data(), act, grad_w.data());
-        adam(w, grad_w.data(), dm, dv, dvmax, PADDED, p.d_step[0] + s + 1, p.d_lr, p.d_b1, p.d_b2, p.d_eps);
+        AmsGrad(p.d_step[0] + s + 1, p.d_lr, p.d_b1, p.d_b2, p.d_eps).layers(w, grad_w.data(), dm, dv, dvmax);
         forward(w, x, act);
 
         // the generator's step against the updated discriminator
@@ -848,15 +891,15 @@ void draw_steps(int32_t rows, int32_t steps, int32_t first, int32_t batch, int32
     for (int r = 0; r < rows; ++r) {
         Search search(bins);
         if (n_set == 0) search.build(target + int64_t(r) * bins);
-        Draws draws(rng + STREAM * int64_t(r), batch, n_set, set + int64_t(r) * n_set, work + int64_t(r) * n_set,
-                    &search, bins);
+        Draws<int32_t> draws(rng + STREAM * int64_t(r), batch, n_set, set + int64_t(r) * n_set,
+                             work + int64_t(r) * n_set, &search, bins, first);
         for (int s = 0; s < steps; ++s) {
             draws.real(first + s, counts.data());
             double* out = real + (int64_t(s) * rows + r) * bins;
             for (int x = 0; x < bins; ++x) out[x] = counts[x];
-            const uint64_t* words = draws.born();
+            const uint32_t* k = draws.born();
             double* u = uniforms + (int64_t(s) * rows + r) * batch;
-            for (int i = 0; i < batch; ++i) u[i] = uniform(words[i]);
+            for (int i = 0; i < batch; ++i) u[i] = uniform(k[i]);
         }
     }
 }
