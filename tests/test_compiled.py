@@ -33,10 +33,14 @@ def _both(ansatz, rows, *, widths=(50, 20), epochs=4, steps_per_epoch=None, prec
                        engine=engine) for engine in ("compiled", "torch")]
 
 
-def _max_difference(a, b) -> float:
+def _max_difference(a, b, *, kl_relative: bool = False) -> float:
+    """The largest difference of parameters, probabilities, curves and discriminator weights; with `kl_relative`
+    the KL curve's difference relative to its value (a bin the generator gives 1e-6 turns the probabilities'
+    1e-14 into 1e-10 of KL: measured at N = 7)."""
     worst = max(np.abs(a.parameters - b.parameters).max(), np.abs(a.generated - b.generated).max())
     for name in ("kl", "ks", "loss_d", "loss_g"):
-        worst = max(worst, np.abs(np.array(a.curves[name]) - np.array(b.curves[name])).max())
+        x, y = np.array(a.curves[name]), np.array(b.curves[name])
+        worst = max(worst, (np.abs(x - y) / (np.abs(y) if name == "kl" and kl_relative else 1)).max())
     return max(worst, *(np.abs(w - b.discriminator[k]).max() for k, w in a.discriminator.items()))
 
 
@@ -66,7 +70,7 @@ def test_compiled_step_equals_the_torch_reference(ansatz, n, reps, init):
     gen = build_generator(ansatz=ansatz, num_qubits=n, reps=reps, initialization=init)
     compiled_runs, torch_runs = _both(gen.ansatz, _rows(gen.initial, n, seeds=[3, 4, 5]))
     for a, b in zip(compiled_runs, torch_runs):
-        assert _max_difference(a, b) <= 1e-10
+        assert _max_difference(a, b, kl_relative=True) <= 1e-10
 
 
 @pytest.mark.parametrize("case", ["beyond_ansaetze", "two_hidden_layers", "with_replacement", "persistent"])
@@ -83,7 +87,7 @@ def test_compiled_step_equals_the_torch_reference_beyond_the_default_cell(case):
     compiled_runs, torch_runs = _both(circuit, rows, widths=widths,
                                       steps_per_epoch=5 if case == "with_replacement" else None)
     for a, b in zip(compiled_runs, torch_runs):
-        assert _max_difference(a, b) <= 1e-10
+        assert _max_difference(a, b, kl_relative=True) <= 1e-10
 
 
 def test_compiled_step_equals_the_torch_reference_in_float32():
@@ -111,7 +115,7 @@ def test_a_training_checkpointed_by_one_engine_continues_in_the_other():
     second = Training(**options, engine="torch", state=first.state())
     second.run()
     for a, b in zip(straight.results(), second.results()):
-        assert _max_difference(a, b) <= 1e-10
+        assert _max_difference(a, b, kl_relative=True) <= 1e-10
 
 
 def test_the_walk_draws_uniform_shuffles_and_uniforms():

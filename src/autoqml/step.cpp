@@ -514,38 +514,72 @@ struct Circuit {
     }
 };
 
-// ---- the discriminator: fixed-size layers, activations grid-point major (h[g][j]) ---------------------------
-// Inside a call the weights, their gradient and Adam's moments live in a padded layout: every layer's width rounded
-// up to whole vectors of L values (zero weights in the padding, so the sums are unchanged), so that each product
-// is whole-vector arithmetic with several independent sums in registers. Every sum runs in a fixed order.
+// ---- the discriminator: activations feature-major (h[j][g]) ---------------------------------------------------
+// A hidden unit's values on the whole grid are whole vectors (the grid is a power of two), so the forward pass and
+// the gradient of each layer's input are products with one broadcast weight at a time and no padding. A hidden
+// layer's weight gradient sums over the grid: it is the product of the unit deltas with the layer's input
+// transposed (grid-major, h^T[g][i], rows padded to whole vectors), which gives the weight transposed, so
+// hidden-to-hidden weights are kept as W^T[o][i] with padded rows. The remaining sums over the grid (biases, the
+// first and last layers' weights) are horizontal sums. Every sum runs in a fixed order.
+//
+// Inside a call the weights, their gradient and Adam's moments live in this layout (`Layout`): every segment
+// padded to whole vectors with zeros, which stay zero (their gradient is zero), so that AMSGrad runs over the
+// whole array.
 
 constexpr int L = 64 / int(sizeof(R));  // values per 512-bit vector
-typedef R V __attribute__((vector_size(64), aligned(alignof(R))));
+constexpr int GL = G < L ? G : L;        // values per grid vector
+constexpr int NG = G / GL;               // grid vectors per unit
 
-// Loads and stores through the vector type itself: a memcpy of 64 bytes is split into 32-byte halves bounced
-// through the stack (measured 3.5x slower products), and 0 + x is not x for x = -0, so x - 0 broadcasts in one
+// (Not a template: GCC keeps a dependent vector type's reduced alignment for alignof but not for its loads.)
+typedef R V __attribute__((vector_size(L * sizeof(R)), aligned(alignof(R))));
+typedef R VG __attribute__((vector_size(GL * sizeof(R)), aligned(alignof(R))));
+
+// Loads and stores through the vector type itself (a memcpy of 64 bytes is split into 32-byte halves bounced
+// through the stack: measured 3.5x slower products); 0 + x is not x for x = -0, so x - 0 broadcasts in one
 // instruction.
+// (Not templates: a type's reduced alignment does not survive as a template argument.)
 inline V load(const R* p) { return *reinterpret_cast<const V*>(p); }
 inline void store(R* p, V v) { *reinterpret_cast<V*>(p) = v; }
-inline V splat(R x) { return x - V{}; }
-inline V leaky(V v) { return v > 0 ? v : v * LEAKY; }
-inline R hsum(V v) { R s = 0; for (int i = 0; i < L; ++i) s += v[i]; return s; }
+inline VG load_grid(const R* p) { return *reinterpret_cast<const VG*>(p); }
+inline void store_grid(R* p, VG v) { *reinterpret_cast<VG*>(p) = v; }
+template <class T>
+inline T splat(R x) { return x - T{}; }
+template <class T>
+inline T leaky(T v) { return v > 0 ? v : v * LEAKY; }
+// LeakyReLU's derivative applied to `up`, from the activation's output (it has its input's sign)
+template <class T>
+inline T leaky_back(T up, T out) { return out > 0 ? up : up * LEAKY; }
+
+inline R hsum(VG v) {
+#ifdef __AVX512F__
+    if constexpr (GL == L) {
+        if constexpr (sizeof(R) == 4) return _mm512_reduce_add_ps(reinterpret_cast<__m512&>(v));
+        else return _mm512_reduce_add_pd(reinterpret_cast<__m512d&>(v));
+    }
+#endif
+    R s = 0;
+    for (int i = 0; i < GL; ++i) s += v[i];
+    return s;
+}
+
+// sum_g a[g] (times w[g] when given) for a unit's G values.
+inline R grid_sum(const R* __restrict a, const R* __restrict w) {
+    VG acc = load_grid(a);
+    if (w) acc *= load_grid(w);
+    for (int n = 1; n < NG; ++n) acc += w ? load_grid(a + n * GL) * load_grid(w + n * GL) : load_grid(a + n * GL);
+    return hsum(acc);
+}
 
 constexpr int padded(int n) { return (n + L - 1) / L * L; }
 
-// Width of activation I (0: the input value, HIDDEN + 1: the logit) and its padded width.
+// Width of activation I (0: the input value, HIDDEN + 1: the logit).
 template <int I>
 constexpr int width_of() {
     if constexpr (I == 0 || I == HIDDEN + 1) return 1;
     else return WIDTHS[I - 1];
 }
-template <int I>
-constexpr int pad_of() {
-    if constexpr (I == 0 || I == HIDDEN + 1) return 1;
-    else return padded(WIDTHS[I - 1]);
-}
 
-// Offsets of layer I's weight (fan-in x fan-out, row-major) and bias: in torch's flat row (flat_*) and padded.
+// Offsets of layer I's weight (fan-in x fan-out, row-major) and bias in torch's flat row.
 template <int I>
 constexpr int flat_weight() {
     if constexpr (I == 0) return 0;
@@ -553,33 +587,38 @@ constexpr int flat_weight() {
 }
 template <int I>
 constexpr int flat_bias() { return flat_weight<I>() + width_of<I>() * width_of<I + 1>(); }
-template <int I>
-constexpr int pad_weight() {
-    if constexpr (I == 0) return 0;
-    else return pad_weight<I - 1>() + pad_of<I - 1>() * pad_of<I>() + padded(pad_of<I>());
-}
-template <int I>
-constexpr int pad_bias() { return pad_weight<I>() + pad_of<I>() * pad_of<I + 1>(); }
-
 constexpr int PARAMS = flat_weight<HIDDEN + 1>();
-constexpr int PADDED = padded(pad_weight<HIDDEN + 1>());
 
-// Copy between torch's flat layout and the padded one (padding left as it is: zero), either way.
+// The call's layout of layer I: the first layer's weight is a padded vector over its outputs, the last layer's
+// over its inputs, a hidden-to-hidden layer's is W^T[o][i] with rows of padded(fan-in); biases padded vectors.
+template <int I>
+struct Layout {
+    static constexpr int IN = width_of<I>(), OUT = width_of<I + 1>();
+    static constexpr bool FIRST = I == 0, LAST = I == HIDDEN;
+    static constexpr int ROW = padded(IN);  // a transposed weight's row
+    static constexpr int weight_size = FIRST ? padded(OUT) : LAST ? padded(IN) : OUT * ROW;
+    static constexpr int weight() {
+        if constexpr (I == 0) return 0;
+        else return Layout<I - 1>::bias() + padded(Layout<I - 1>::OUT);
+    }
+    static constexpr int bias() { return weight() + weight_size; }
+    static constexpr int at(int i, int o) { return weight() + (FIRST ? o : LAST ? i : o * ROW + i); }
+};
+constexpr int PADDED = Layout<HIDDEN>::bias() + padded(1);
+
+// Copy between torch's flat layout and the call's (padding left as it is: zero), either way.
 template <bool TO_PADDED, int I = 0>
 void relayout(R* flat, R* pad) {
-    constexpr int IN = width_of<I>(), OUT = width_of<I + 1>(), POUT = pad_of<I + 1>();
+    using Y = Layout<I>;
     auto copy = [&](int f, int q) {
         if constexpr (TO_PADDED) pad[q] = flat[f];
         else flat[f] = pad[q];
     };
-    for (int i = 0; i < IN; ++i)
-        for (int j = 0; j < OUT; ++j) copy(flat_weight<I>() + i * OUT + j, pad_weight<I>() + i * POUT + j);
-    for (int j = 0; j < OUT; ++j) copy(flat_bias<I>() + j, pad_bias<I>() + j);
+    for (int i = 0; i < Y::IN; ++i)
+        for (int o = 0; o < Y::OUT; ++o) copy(flat_weight<I>() + i * Y::OUT + o, Y::at(i, o));
+    for (int o = 0; o < Y::OUT; ++o) copy(flat_bias<I>() + o, Y::bias() + o);
     if constexpr (I < HIDDEN) relayout<TO_PADDED, I + 1>(flat, pad);
 }
-
-// Rows of a product computed at once: as many as keep about 24 sums of NV vectors each in registers.
-constexpr int accumulated(int nv) { return nv >= 24 ? 1 : (24 / nv > 8 ? 8 : 24 / nv); }
 
 constexpr int block_of(int m, int most) {
     for (int b = most; b > 1; --b)
@@ -587,188 +626,219 @@ constexpr int block_of(int m, int most) {
     return 1;
 }
 
-// out[m][:] = bias + sum_k a[m][k] b[k][:] for M rows (a: M x K with rows KS apart, b: K x N, N whole vectors);
-// K is the real (unpadded) length of the sum.
-template <int M, int K, int N, int KS>
-inline void product(const R* __restrict a, const R* __restrict b, const R* __restrict bias, R* __restrict out) {
-    constexpr int NV = N / L, MB = block_of(M, accumulated(NV));
-    for (int m0 = 0; m0 < M; m0 += MB) {
-        V acc[MB][NV];
-        AQ_UNROLL for (int m = 0; m < MB; ++m)
-            AQ_UNROLL for (int n = 0; n < NV; ++n) acc[m][n] = bias ? load(bias + n * L) : V{};
-        for (int k = 0; k < K; ++k) {
-            V row[NV];
-            AQ_UNROLL for (int n = 0; n < NV; ++n) row[n] = load(b + k * N + n * L);
-            AQ_UNROLL for (int m = 0; m < MB; ++m) {
-                const V v = splat(a[(m0 + m) * KS + k]);
-                AQ_UNROLL for (int n = 0; n < NV; ++n) acc[m][n] += v * row[n];
+// Grid vectors handled at once by a product, and how many units share them (about 24 sums in registers).
+constexpr int GB = NG < 4 ? NG : 4;
+constexpr int units_per_block(int units) { return block_of(units, 24 / GB > 1 ? 24 / GB : 1); }
+
+// out[u][:] = bias[u] + sum_k weight(u, k) in[k][:] for U units from K input units (feature-major, G values each):
+// the products of the forward pass (bias given) and of an input's gradient (no bias). weight(u, k) is
+// w[u * US + k * KS].
+template <int U, int K, int US, int KS>
+inline void product(const R* __restrict w, const R* __restrict bias, const R* __restrict in, R* __restrict out) {
+    constexpr int UB = units_per_block(U);
+    for (int g0 = 0; g0 < NG; g0 += GB)
+        for (int u0 = 0; u0 < U; u0 += UB) {
+            VG acc[UB][GB];
+            AQ_UNROLL for (int u = 0; u < UB; ++u)
+                AQ_UNROLL for (int n = 0; n < GB; ++n) acc[u][n] = bias ? splat<VG>(bias[u0 + u]) : VG{};
+            for (int k = 0; k < K; ++k) {
+                VG x[GB];
+                AQ_UNROLL for (int n = 0; n < GB; ++n) x[n] = load_grid(in + k * G + (g0 + n) * GL);
+                AQ_UNROLL for (int u = 0; u < UB; ++u) {
+                    const VG s = splat<VG>(w[(u0 + u) * US + k * KS]);
+                    AQ_UNROLL for (int n = 0; n < GB; ++n) acc[u][n] += s * x[n];
+                }
             }
+            AQ_UNROLL for (int u = 0; u < UB; ++u)
+                AQ_UNROLL for (int n = 0; n < GB; ++n) store_grid(out + (u0 + u) * G + (g0 + n) * GL, acc[u][n]);
         }
-        AQ_UNROLL for (int m = 0; m < MB; ++m)
-            AQ_UNROLL for (int n = 0; n < NV; ++n) store(out + (m0 + m) * N + n * L, acc[m][n]);
-    }
 }
 
-// out[m][:] = sum_k a[k][m] b[k][:] for the M real rows: a (K x M, rows MS apart) transposed times b (K x N): a
-// weight gradient, k over the grid.
-template <int M, int K, int N, int MS>
-inline void product_t(const R* __restrict a, const R* __restrict b, R* __restrict out) {
-    constexpr int NV = N / L, MB = block_of(M, accumulated(NV));
-    for (int m0 = 0; m0 < M; m0 += MB) {
-        V acc[MB][NV];
-        AQ_UNROLL for (int m = 0; m < MB; ++m)
-            AQ_UNROLL for (int n = 0; n < NV; ++n) acc[m][n] = V{};
-        for (int k = 0; k < K; ++k) {
-            V row[NV];
-            AQ_UNROLL for (int n = 0; n < NV; ++n) row[n] = load(b + k * N + n * L);
-            AQ_UNROLL for (int m = 0; m < MB; ++m) {
-                const V v = splat(a[k * MS + m0 + m]);
-                AQ_UNROLL for (int n = 0; n < NV; ++n) acc[m][n] += v * row[n];
+// out[o][:] = sum_g delta[o][g] inT[g][:] for O output units: a hidden layer's weight gradient, transposed
+// (inT: G rows of ROW values, whole vectors).
+template <int O, int ROW>
+inline void weight_gradient(const R* __restrict delta, const R* __restrict inT, R* __restrict out) {
+    constexpr int NV = ROW / L, VB = block_of(NV, 4), OB = block_of(O, 24 / VB > 1 ? 24 / VB : 1);
+    for (int v0 = 0; v0 < NV; v0 += VB)
+        for (int o0 = 0; o0 < O; o0 += OB) {
+            V acc[OB][VB];
+            AQ_UNROLL for (int o = 0; o < OB; ++o)
+                AQ_UNROLL for (int n = 0; n < VB; ++n) acc[o][n] = V{};
+            for (int g = 0; g < G; ++g) {
+                V row[VB];
+                AQ_UNROLL for (int n = 0; n < VB; ++n) row[n] = load(inT + g * ROW + (v0 + n) * L);
+                AQ_UNROLL for (int o = 0; o < OB; ++o) {
+                    const V s = splat<V>(delta[(o0 + o) * G + g]);
+                    AQ_UNROLL for (int n = 0; n < VB; ++n) acc[o][n] += s * row[n];
+                }
             }
+            AQ_UNROLL for (int o = 0; o < OB; ++o)
+                AQ_UNROLL for (int n = 0; n < VB; ++n) store(out + (o0 + o) * ROW + (v0 + n) * L, acc[o][n]);
         }
-        AQ_UNROLL for (int m = 0; m < MB; ++m)
-            AQ_UNROLL for (int n = 0; n < NV; ++n) store(out + (m0 + m) * N + n * L, acc[m][n]);
-    }
 }
 
-// out[:] = sum_k a[k][:], K rows of N (whole vectors): a bias gradient.
-template <int K, int N>
-inline void column_sums(const R* __restrict a, R* __restrict out) {
-    constexpr int NV = N / L;
-    V acc[NV];
-    AQ_UNROLL for (int n = 0; n < NV; ++n) acc[n] = V{};
-    for (int k = 0; k < K; ++k)
-        AQ_UNROLL for (int n = 0; n < NV; ++n) acc[n] += load(a + k * N + n * L);
-    AQ_UNROLL for (int n = 0; n < NV; ++n) store(out + n * L, acc[n]);
-}
-
-// Padded activations of one row: h[l] = hidden layer l's output (G x its padded width), delta[l] = dL/d(its
-// pre-activation); the transposed weight for the backward pass; D's logit and value on the grid.
+// One row's activations: h[l] = hidden layer l's output (width x G), delta[l] = dL/d(its pre-activation), hT[l]
+// = h[l] grid-major for the layers whose weight gradient needs it (inputs of hidden-to-hidden layers); D's
+// logit and value on the grid.
 struct Activations {
     static constexpr int offset(int l) {
+        int at = 0;
+        for (int i = 0; i < l; ++i) at += G * WIDTHS[i];
+        return at;
+    }
+    static constexpr int offset_t(int l) {
         int at = 0;
         for (int i = 0; i < l; ++i) at += G * padded(WIDTHS[i]);
         return at;
     }
-    std::vector<R> h, delta, wt;
+    std::vector<R> h, delta, ht;
     std::vector<R> logit, d;  // logit holds -logit after a forward pass
-    Activations() : h(offset(HIDDEN)), delta(offset(HIDDEN)), wt(PADDED), logit(G), d(G) {}
-    R* layer(int l) { return h.data() + offset(l); }
+    Activations() : h(offset(HIDDEN)), delta(offset(HIDDEN)), ht(offset_t(HIDDEN), R(0)), logit(G), d(G) {}
+    R* layer(int l) { return h.data() + offset(l); }        // hidden layer l = 0 .. HIDDEN - 1
     R* dlayer(int l) { return delta.data() + offset(l); }
+    R* tlayer(int l) { return ht.data() + offset_t(l); }
 };
+
+// h[l] grid-major into hT[l] (padding stays zero).
+template <int W>
+inline void transpose(const R* __restrict h, R* __restrict ht) {
+    for (int j = 0; j < W; ++j)
+        for (int g = 0; g < G; ++g) ht[g * padded(W) + j] = h[j * G + g];
+}
 
 template <int I>
 void forward_hidden(const R* w, const R* x, Activations& a) {
-    constexpr int IN = width_of<I>(), PIN = pad_of<I>(), POUT = pad_of<I + 1>();
-    const R* weight = w + pad_weight<I>();
-    const R* bias = w + pad_bias<I>();
+    using Y = Layout<I>;
     R* out = a.layer(I);
     if constexpr (I == 0) {
-        for (int g = 0; g < G; ++g)
-            AQ_UNROLL for (int n = 0; n < POUT; n += L)
-                store(out + g * POUT + n, leaky(load(bias + n) + splat(x[g]) * load(weight + n)));
+        const R* weight = w + Y::weight();
+        const R* bias = w + Y::bias();
+        for (int o = 0; o < Y::OUT; ++o) {
+            const VG wo = splat<VG>(weight[o]), bo = splat<VG>(bias[o]);
+            AQ_UNROLL for (int n = 0; n < NG; ++n)
+                store_grid(out + o * G + n * GL, leaky(bo + wo * load_grid(x + n * GL)));
+        }
+        if constexpr (HIDDEN > 1) {  // grid-major too, for the next layer's weight gradient
+            constexpr int ROW = padded(Y::OUT);
+            R* out_t = a.tlayer(0);
+            for (int g = 0; g < G; ++g) {
+                const V xg = splat<V>(x[g]);
+                AQ_UNROLL for (int n = 0; n < ROW; n += L)
+                    store(out_t + g * ROW + n, leaky(load(bias + n) + xg * load(weight + n)));
+            }
+        }
     } else {
-        product<G, IN, POUT, PIN>(a.layer(I - 1), weight, bias, out);
-        for (int i = 0; i < G * POUT; i += L) store(out + i, leaky(load(out + i)));
+        product<Y::OUT, Y::IN, Y::ROW, 1>(w + Y::weight(), w + Y::bias(), a.layer(I - 1), out);
+        for (int i = 0; i < Y::OUT * G; i += GL) store_grid(out + i, leaky(load_grid(out + i)));
+        if constexpr (I + 1 < HIDDEN) transpose<Y::OUT>(out, a.tlayer(I));
     }
     if constexpr (I + 1 < HIDDEN) forward_hidden<I + 1>(w, x, a);
 }
 
-// D on the grid at (padded) weights w; activations kept for the backward pass.
+// D on the grid at weights w (the call's layout); activations kept for the backward pass.
 void forward(const R* w, const R* x, Activations& a) {
     forward_hidden<0>(w, x, a);
-    constexpr int PIN = pad_of<HIDDEN>();
-    const R* weight = w + pad_weight<HIDDEN>();
-    const R bias = w[pad_bias<HIDDEN>()];
+    using Y = Layout<HIDDEN>;
     const R* in = a.layer(HIDDEN - 1);
-    for (int g = 0; g < G; ++g) {
-        V acc = V{};
-        AQ_UNROLL for (int n = 0; n < PIN; n += L) acc += load(in + g * PIN + n) * load(weight + n);
-        a.logit[g] = -(hsum(acc) + bias);
+    const R* weight = w + Y::weight();
+    const VG bias = splat<VG>(w[Y::bias()]);
+    for (int n = 0; n < NG; ++n) {
+        VG acc = bias;
+        for (int i = 0; i < Y::IN; ++i) acc += splat<VG>(weight[i]) * load_grid(in + i * G + n * GL);
+        store_grid(a.logit.data() + n * GL, -acc);
     }
     elementwise<false>(a.logit.data(), a.d.data(), G);  // exp(-logit)
     for (int g = 0; g < G; ++g) a.d[g] = R(1) / (R(1) + a.d[g]);
 }
 
+// Gradients of layers I .. 0 (the call's layout) from a.dlayer(I) = dL/d(pre-activation of hidden layer I).
 template <int I>
 void backward_hidden(const R* w, const R* x, Activations& a, R* grad) {
-    // a.dlayer(I) holds dL/d(pre-activation of hidden layer I)
-    constexpr int IN = width_of<I>(), OUT = width_of<I + 1>(), PIN = pad_of<I>(), POUT = pad_of<I + 1>();
     const R* delta = a.dlayer(I);
-    column_sums<G, POUT>(delta, grad + pad_bias<I>());
     if constexpr (I == 0) {
-        product_t<1, G, POUT, 1>(x, delta, grad + pad_weight<I>());
-    } else {
-        const R* in = a.layer(I - 1);
-        product_t<IN, G, POUT, PIN>(in, delta, grad + pad_weight<I>());
-        // dL/d(layer I-1's output) = delta W^T, through the transposed weight; then LeakyReLU's derivative (its
-        // output has its input's sign)
-        const R* weight = w + pad_weight<I>();
-        R* wt = a.wt.data();
-        for (int i = 0; i < IN; ++i)  // the padding of wt stays zero
-            for (int j = 0; j < OUT; ++j) wt[j * PIN + i] = weight[i * POUT + j];
-        R* below = a.dlayer(I - 1);
-        product<G, OUT, PIN, POUT>(delta, wt, nullptr, below);
-        for (int i = 0; i < G * PIN; i += L) {
-            const V up = load(below + i);
-            store(below + i, load(in + i) > 0 ? up : up * LEAKY);
+        using Y = Layout<0>;
+        for (int o = 0; o < Y::OUT; ++o) {
+            grad[Y::at(0, o)] = grid_sum(delta + o * G, x);
+            grad[Y::bias() + o] = grid_sum(delta + o * G, nullptr);
         }
+    } else {
+        using Y = Layout<I>;  // hidden layer I - 1 (IN) -> hidden layer I (OUT)
+        for (int o = 0; o < Y::OUT; ++o) grad[Y::bias() + o] = grid_sum(delta + o * G, nullptr);
+        weight_gradient<Y::OUT, Y::ROW>(delta, a.tlayer(I - 1), grad + Y::weight());
+        // dL/d(layer I-1's output)[i] = sum_o W^T[o][i] delta[o], then LeakyReLU's derivative
+        R* below = a.dlayer(I - 1);
+        const R* in = a.layer(I - 1);
+        product<Y::IN, Y::OUT, 1, Y::ROW>(w + Y::weight(), nullptr, delta, below);
+        for (int i = 0; i < Y::IN * G; i += GL)
+            store_grid(below + i, leaky_back(load_grid(below + i), load_grid(in + i)));
         backward_hidden<I - 1>(w, x, a, grad);
     }
 }
 
-// dL/dweights (padded) from dL/dlogit (G values) at the kept forward pass.
+// dL/dweights (the call's layout) from dL/dlogit (G values) at the kept forward pass.
 void backward(const R* w, const R* x, const R* grad_logit, Activations& a, R* grad) {
-    constexpr int PIN = pad_of<HIDDEN>(), NV = PIN / L;
-    const R* weight = w + pad_weight<HIDDEN>();
+    using Y = Layout<HIDDEN>;
     const R* in = a.layer(HIDDEN - 1);
+    const R* weight = w + Y::weight();
     R* below = a.dlayer(HIDDEN - 1);
-    V acc[NV];
-    AQ_UNROLL for (int n = 0; n < NV; ++n) acc[n] = V{};
-    R bias = 0;
-    for (int g = 0; g < G; ++g) {
-        const V delta = splat(grad_logit[g]);
-        bias += grad_logit[g];
-        AQ_UNROLL for (int n = 0; n < NV; ++n) {
-            const V h = load(in + g * PIN + n * L), up = delta * load(weight + n * L);
-            acc[n] += h * delta;
-            store(below + g * PIN + n * L, h > 0 ? up : up * LEAKY);
-        }
+    for (int i = 0; i < Y::IN; ++i) {
+        grad[Y::at(i, 0)] = grid_sum(in + i * G, grad_logit);
+        const VG wi = splat<VG>(weight[i]);
+        AQ_UNROLL for (int n = 0; n < NG; ++n)
+            store_grid(below + i * G + n * GL,
+                  leaky_back(wi * load_grid(grad_logit + n * GL), load_grid(in + i * G + n * GL)));
     }
-    AQ_UNROLL for (int n = 0; n < NV; ++n) store(grad + pad_weight<HIDDEN>() + n * L, acc[n]);
-    grad[pad_bias<HIDDEN>()] = bias;
+    grad[Y::bias()] = grid_sum(grad_logit, nullptr);
     backward_hidden<HIDDEN - 1>(w, x, a, grad);
 }
 
-// torch's Adam with AMSGrad (torch.optim.Adam(amsgrad=True), the fused CPU kernel's order of operations) at one
-// step count.
+// Square root, and reciprocal by the vector estimate refined by Newton steps to the last bit or two: AMSGrad's
+// divisions on the divider unit were half of the discriminator's whole update (measured 2.6k of 5k cycles per
+// step at N = 5).
+inline V square_root(V v) {
+#ifdef __AVX512F__
+    if constexpr (sizeof(R) == 4) return (V)_mm512_sqrt_ps((__m512)v);
+    else return (V)_mm512_sqrt_pd((__m512d)v);
+#else
+    for (int i = 0; i < L; ++i) v[i] = std::sqrt(v[i]);
+    return v;
+#endif
+}
+inline V reciprocal(V d) {
+#ifdef __AVX512F__
+    V r;
+    if constexpr (sizeof(R) == 4) r = (V)_mm512_rcp14_ps((__m512)d);  // 14 bits, then 28, 56
+    else r = (V)_mm512_rcp14_pd((__m512d)d);
+    r = r * (2 - d * r);
+    r = r * (2 - d * r);
+    if constexpr (sizeof(R) == 8) r = r * (2 - d * r);
+    return r;
+#else
+    return 1 / d;
+#endif
+}
+
+// torch's Adam with AMSGrad (torch.optim.Adam(amsgrad=True)) at one step count, in the fused CPU kernel's order
+// of operations but for the last division, a multiplication by the reciprocal (equal to rounding).
 struct AmsGrad {
-    R beta1, beta2, step_size, root2, eps;
+    R beta1, beta2, step_size, inv_root2, eps;
     AmsGrad(int64_t step, double lr, double b1, double b2, double e)
         : beta1(R(b1)), beta2(R(b2)), step_size(R(lr / (1 - std::pow(b1, double(step))))),
-          root2(R(std::sqrt(1 - std::pow(b2, double(step))))), eps(R(e)) {}
+          inv_root2(R(1 / std::sqrt(1 - std::pow(b2, double(step))))), eps(R(e)) {}
 
+    // n values, a multiple of L.
     void update(R* __restrict param, const R* __restrict grad, R* __restrict m, R* __restrict v,
                 R* __restrict vmax, int n) const {
-        for (int i = 0; i < n; ++i) {
-            const R g = grad[i];
-            m[i] += (g - m[i]) * (1 - beta1);
-            v[i] = v[i] * beta2 + g * g * (1 - beta2);
-            vmax[i] = vmax[i] > v[i] ? vmax[i] : v[i];
-            param[i] -= step_size * m[i] / (std::sqrt(vmax[i]) / root2 + eps);
+        for (int i = 0; i < n; i += L) {
+            const V g = load(grad + i);
+            const V mi = load(m + i) + (g - load(m + i)) * (1 - beta1);
+            const V vi = load(v + i) * beta2 + g * g * (1 - beta2);
+            const V top = load(vmax + i) > vi ? load(vmax + i) : vi;
+            store(m + i, mi);
+            store(v + i, vi);
+            store(vmax + i, top);
+            store(param + i, load(param + i) - step_size * mi * reciprocal(square_root(top) * inv_root2 + eps));
         }
-    }
-
-    // The real weights only (padded layout): each layer's rows and bias, skipping the padding, which stays zero
-    // (its gradient is zero).
-    template <int I = 0>
-    void layers(R* w, const R* grad, R* m, R* v, R* vmax) const {
-        constexpr int IN = width_of<I>(), OUT = width_of<I + 1>(), POUT = pad_of<I + 1>();
-        auto span = [&](int at, int n) { update(w + at, grad + at, m + at, v + at, vmax + at, n); };
-        if constexpr (OUT == POUT) span(pad_weight<I>(), IN * OUT);
-        else for (int i = 0; i < IN; ++i) span(pad_weight<I>() + i * POUT, OUT);
-        span(pad_bias<I>(), OUT);
-        if constexpr (I < HIDDEN) layers<I + 1>(w, grad, m, v, vmax);
     }
 };
 
@@ -823,7 +893,7 @@ void train_row(const Program& p, int r, int steps, int first, bool want_loss) {
             }
         }
         backward(w, x, grad_logit.data(), act, grad_w.data());
-        AmsGrad(p.d_step[0] + s + 1, p.d_lr, p.d_b1, p.d_b2, p.d_eps).layers(w, grad_w.data(), dm, dv, dvmax);
+        AmsGrad(p.d_step[0] + s + 1, p.d_lr, p.d_b1, p.d_b2, p.d_eps).update(w, grad_w.data(), dm, dv, dvmax, PADDED);
         forward(w, x, act);
 
         // the generator's step against the updated discriminator
