@@ -118,34 +118,41 @@ def test_a_training_checkpointed_by_one_engine_continues_in_the_other():
         assert _max_difference(a, b, kl_relative=True) <= 1e-10
 
 
-def test_the_walk_draws_uniform_shuffles_and_uniforms():
-    """Over many epochs the first value of the walk is each training value equally often, and the Born batch's
-    uniforms are uniform on (0, 1) (chi-square and Kolmogorov-Smirnov tests)."""
-    values = np.arange(16, dtype=np.int32)[None, :]
-    streams = seed_streams([99])
-    firsts, uniforms = [], []
-    for _ in range(4000):
-        work = np.empty_like(values)
-        real, u = draw_steps(rng=streams, steps=1, first=0, batch=4, bins=16, training_sets=values, work=work,
-                             targets=None)
-        assert real.sum() == 4 and set(np.flatnonzero(real[0, 0])) == set(work[0, :4])
-        firsts.append(work[0, 0])
-        uniforms.append(u[0, 0])
-    assert stats.chisquare(np.bincount(firsts, minlength=16)).pvalue > 1e-3
+# Grids up to 64 bins walk an epoch by counts per bin, larger ones shuffle the training set (step.cpp).
+WALKS = pytest.mark.parametrize("bins", [16, 128], ids=["by_counts", "by_shuffle"])
+
+
+def _walk(sets: np.ndarray, bins: int) -> compiled.Walk:
+    return compiled.Walk(sets.astype(np.int32), bins)
+
+
+@WALKS
+def test_the_walk_draws_without_replacement_uniformly(bins):
+    """An epoch over distinct values draws each exactly once; over many epochs each value is in the first batch
+    equally often (chi-square); the Born batch's uniforms are uniform on (0, 1) (Kolmogorov-Smirnov)."""
+    values = np.arange(bins)[None, :]
+    streams, walk = seed_streams([99]), _walk(values, bins)
+    firsts, uniforms = np.zeros(bins), []
+    for _ in range(100 if bins > 16 else 400):
+        real, u = draw_steps(rng=streams, steps=bins // 4, first=0, batch=4, bins=bins, walk=walk, targets=None)
+        assert np.array_equal(real[:, 0].sum(axis=0), np.ones(bins)) and np.all(real.sum(axis=2) == 4)
+        firsts += real[0, 0]
+        uniforms.append(u.ravel())
+    assert stats.chisquare(firsts).pvalue > 1e-3
     uniforms = np.concatenate(uniforms)
     assert 0 < uniforms.min() and uniforms.max() < 1
     assert stats.kstest(uniforms, "uniform").pvalue > 1e-3
 
 
-def test_an_epoch_drawn_in_pieces_is_the_epoch_drawn_at_once():
-    """A call that ends inside an epoch leaves the walk's order in `work` for the next call to continue."""
-    sets = np.stack([np.arange(40, dtype=np.int32) % 8, np.arange(40, dtype=np.int32)[::-1] % 8])
+@WALKS
+def test_an_epoch_drawn_in_pieces_is_the_epoch_drawn_at_once(bins):
+    """A call that ends inside an epoch leaves what is left of it in `work` for the next call to continue."""
+    sets = np.stack([np.arange(40) % bins, np.arange(40)[::-1] % 8])
 
     def draws(pieces):
-        streams, work, out = seed_streams([4, 5]), np.empty_like(sets), []
+        streams, walk, out = seed_streams([4, 5]), _walk(sets, bins), []
         for first, steps in pieces:
-            out.append(draw_steps(rng=streams, steps=steps, first=first, batch=6, bins=8, training_sets=sets,
-                                  work=work, targets=None))
+            out.append(draw_steps(rng=streams, steps=steps, first=first, batch=6, bins=bins, walk=walk, targets=None))
         return [np.concatenate(parts) for parts in zip(*out)]
 
     whole = draws([(0, 6), (0, 6)])  # two epochs of 6 steps
@@ -157,10 +164,9 @@ def test_an_epoch_drawn_in_pieces_is_the_epoch_drawn_at_once():
 def test_rows_draw_from_their_own_streams():
     """A row's draws are the same alone and among other rows."""
     targets = np.full((3, 8), 1 / 8)
-    _, together = draw_steps(rng=seed_streams([1, 2, 3]), steps=3, first=0, batch=10, bins=8, training_sets=None,
-                             work=None, targets=targets)
-    _, alone = draw_steps(rng=seed_streams([2]), steps=3, first=0, batch=10, bins=8, training_sets=None, work=None,
-                          targets=targets[:1])
+    _, together = draw_steps(rng=seed_streams([1, 2, 3]), steps=3, first=0, batch=10, bins=8, walk=None,
+                             targets=targets)
+    _, alone = draw_steps(rng=seed_streams([2]), steps=3, first=0, batch=10, bins=8, walk=None, targets=targets[:1])
     assert np.array_equal(together[:, 1], alone[:, 0])
     assert not np.array_equal(together[:, 0], together[:, 1])
 

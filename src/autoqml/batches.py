@@ -23,7 +23,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from autoqml.compiled import draw_steps
+from autoqml.compiled import Walk, draw_steps
 
 #: Steps drawn at a time (within an epoch; a row's draws are one stream whatever the chunks).
 CHUNK_STEPS = 32
@@ -37,15 +37,14 @@ class Batches:
                  batch_size: int, steps_per_epoch: int | None):
         self._streams, self._targets, self._batch = streams, targets, batch_size
         self.walk = steps_per_epoch is None
-        self.sets = self.work = None
+        self.walk_arrays = None
         if self.walk:
             sizes = {len(s) for s in training_sets}
             if len(sizes) != 1 or min(sizes) < batch_size:
                 raise ValueError(f"an epoch walk needs training sets of one size >= batch_size {batch_size}; "
                                  f"got sizes {sorted(sizes)}")
             steps_per_epoch = sizes.pop() // batch_size
-            self.sets = np.ascontiguousarray(np.stack(training_sets), dtype=np.int32)
-            self.work = np.empty_like(self.sets)  # the walk's order this epoch
+            self.walk_arrays = Walk(np.stack(training_sets), targets.shape[1])
         self.steps_per_epoch = steps_per_epoch
 
     def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -53,7 +52,7 @@ class Batches:
         for first in range(0, self.steps_per_epoch, CHUNK_STEPS):
             steps = min(CHUNK_STEPS, self.steps_per_epoch - first)
             real, uniforms = draw_steps(rng=self._streams, steps=steps, first=first, batch=self._batch,
-                                        bins=self._targets.shape[1], training_sets=self.sets, work=self.work,
+                                        bins=self._targets.shape[1], walk=self.walk_arrays,
                                         targets=None if self.walk else self._targets)
             real /= self._batch
             for s in range(steps):

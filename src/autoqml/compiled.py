@@ -89,7 +89,7 @@ def kernel(*, grid: int, widths: tuple[int, ...], real: bool, precision: str) ->
     lib = ctypes.CDLL(str(path))
     lib.train_steps.argtypes = [ctypes.POINTER(Program), ctypes.c_int32, ctypes.c_int32, ctypes.c_int32]
     lib.train_steps.restype = None
-    lib.draw_steps.argtypes = [ctypes.c_int32] * 6 + [ctypes.c_void_p] * 6
+    lib.draw_steps.argtypes = [ctypes.c_int32] * 6 + [ctypes.c_void_p] * 7
     lib.draw_steps.restype = None
     for name in ("kernel_grid", "kernel_disc_params", "kernel_float_bytes", "kernel_real", "kernel_stream_words"):
         getattr(lib, name).restype = ctypes.c_int32
@@ -114,20 +114,37 @@ def _pointer(array: np.ndarray | None) -> int | None:
     return array.ctypes.data
 
 
-def draw_steps(*, rng: np.ndarray, steps: int, first: int, batch: int, bins: int, training_sets: np.ndarray | None,
-               work: np.ndarray | None, targets: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+class Walk:
+    """The epoch walk's arrays for rows of training sets (rows, n) of grid indices below `bins`: the sets, their
+    counts per bin, and `work`, where a call that ends inside an epoch leaves what the next one continues from."""
+
+    def __init__(self, training_sets: np.ndarray, bins: int):
+        self.sets = np.ascontiguousarray(training_sets, dtype=np.int32)
+        self.counts = np.ascontiguousarray([np.bincount(s, minlength=bins) for s in self.sets], dtype=np.int32)
+        self.work = np.zeros((len(self.sets), max(self.sets.shape[1], bins)), dtype=np.int32)
+
+    #: The fields of :class:`Program` they fill.
+    FIELDS = ("set", "set_counts", "work")
+
+    def fields(self) -> dict[str, np.ndarray]:
+        return dict(zip(self.FIELDS, (self.sets, self.counts, self.work)))
+
+
+def draw_steps(*, rng: np.ndarray, steps: int, first: int, batch: int, bins: int, walk: Walk | None,
+               targets: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Every row's draws for `steps` steps from step `first` of the epoch: real-batch counts (steps, rows, bins)
     and the Born batch's uniforms (steps, rows, batch), advancing the streams `rng` (rows, STREAM_WORDS) as the
     compiled step does.
 
-    With `training_sets` (rows, n) the real batch walks them (`work`, same shape, keeps the epoch's order between
-    calls); without, it is drawn with replacement from `targets` (rows, bins)."""
+    With a `walk` the real batch walks its training sets; without, it is drawn with replacement from `targets`
+    (rows, bins)."""
     rows = rng.shape[0]
     real = np.empty((steps, rows, bins))
     uniforms = np.empty((steps, rows, batch))
-    n_set = 0 if training_sets is None else training_sets.shape[1]
-    draws_kernel().draw_steps(rows, steps, first, batch, bins, n_set, _pointer(rng), _pointer(training_sets),
-                              _pointer(work), _pointer(targets), _pointer(real), _pointer(uniforms))
+    sets, counts, work = (None, None, None) if walk is None else (walk.sets, walk.counts, walk.work)
+    draws_kernel().draw_steps(rows, steps, first, batch, bins, 0 if walk is None else sets.shape[1], _pointer(rng),
+                              _pointer(sets), _pointer(counts), _pointer(work), _pointer(targets), _pointer(real),
+                              _pointer(uniforms))
     return real, uniforms
 
 
@@ -164,7 +181,7 @@ class Program(ctypes.Structure):
         (name, _P) for name in ("g_lr", "g_b1", "g_b2", "g_noise", "g_m", "g_v", "g_vmax", "g_step", "x", "w", "d_m",
                                 "d_v", "d_vmax", "d_step")] + [
         ("width", ctypes.c_int32)] + [(name, ctypes.c_double) for name in ("d_lr", "d_b1", "d_b2", "d_eps")] + [
-        (name, _P) for name in ("rng", "set", "work", "target", "loss_d", "loss_g", "probs_first")]
+        (name, _P) for name in ("rng", "set", "set_counts", "work", "target", "loss_d", "loss_g", "probs_first")]
 
 
 def circuit_arrays(program: list, *, real: bool) -> dict[str, np.ndarray]:

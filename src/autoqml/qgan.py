@@ -40,7 +40,7 @@ from qiskit import QuantumCircuit
 
 from autoqml.batches import Batches, born_histogram
 from autoqml.checkpoint import CheckpointError, TrainingState
-from autoqml.compiled import CompiledStep, KernelError, circuit_arrays, kernel, seed_streams
+from autoqml.compiled import CompiledStep, KernelError, Walk, circuit_arrays, kernel, seed_streams
 from autoqml.data import Grid
 from autoqml.discriminator import BatchedMLP, log_clamped, loss_and_grad
 from autoqml.errors import CircuitError
@@ -242,11 +242,12 @@ class Training:
                   "x": np.ascontiguousarray(values, dtype=dtype), "w": self.disc.flat.numpy(),
                   **{key: tensor.numpy() for key, tensor in zip(("d_m", "d_v", "d_vmax"), moments)},
                   "d_step": self._counts[:1], "rng": self._streams,
-                  "set": self._batches.sets, "work": self._batches.work, "target": None if walk else self._target,
+                  **(self._batches.walk_arrays.fields() if walk else dict.fromkeys(Walk.FIELDS)),
+                  "target": None if walk else self._target,
                   "loss_d": self._loss[0], "loss_g": self._loss[1], "probs_first": None}
         group = self._opt_d.param_groups[0]
         scalars = {"rows": len(rows), "params": sim.num_parameters, "batch": self.schedule.batch_size,
-                   "n_set": 0 if not walk else self._batches.sets.shape[1], "walk": int(walk),
+                   "n_set": 0 if not walk else self._batches.walk_arrays.sets.shape[1], "walk": int(walk),
                    "n_ops": len(sim.gates), "persistent": int(rows[0].generator_state == "persistent"),
                    "width": self.disc.flat.shape[1], "d_lr": group["lr"], "d_b1": group["betas"][0],
                    "d_b2": group["betas"][1], "d_eps": group["eps"]}
