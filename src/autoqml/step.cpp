@@ -254,14 +254,17 @@ struct Draws {
     // A uniform integer in [0, range) from a 32-bit word, without bias (Lemire 2019, arXiv:1805.10941): on the
     // rare rejection, from the first word of a fresh block.
     uint32_t bounded(uint32_t word, uint32_t range) {
-        uint64_t m = uint64_t(word) * range;
-        if (uint32_t(m) < range) {
-            const uint32_t limit = uint32_t(0 - range) % range;
-            while (uint32_t(m) < limit) {
-                uint64_t fresh[LANES];
-                fill(state, fresh, 1);
-                m = uint64_t(uint32_t(fresh[0])) * range;
-            }
+        const uint64_t m = uint64_t(word) * range;
+        return uint32_t(m) < range ? rejecting(m, range) : uint32_t(m >> 32);
+    }
+    // Out of line, so that the drawing loops keep their vectors in registers (inlined, its stream vectors made
+    // GCC spill the walk's counts to the stack: twice the cycles per draw).
+    __attribute__((noinline, cold)) uint32_t rejecting(uint64_t m, uint32_t range) {
+        const uint32_t limit = uint32_t(0 - range) % range;
+        while (uint32_t(m) < limit) {
+            uint64_t fresh[LANES];
+            fill(state, fresh, 1);
+            m = uint64_t(uint32_t(fresh[0])) * range;
         }
         return uint32_t(m >> 32);
     }
@@ -269,8 +272,9 @@ struct Draws {
     const uint32_t* halves() const { return reinterpret_cast<const uint32_t*>(words.data()); }
 
     // One batch drawn from the cumulative counts (NV vectors): out = the counts drawn per bin.
+    // (Out of line: inlined into the training step, GCC kept part of `c` on the stack.)
     template <int NV>
-    void draw_counts(int start, int32_t* out) {
+    __attribute__((noinline)) void draw_counts(int start, int32_t* out) {
         Ints c[NV], before[NV];
         std::memcpy(c, cumulative.data(), sizeof(c));
         std::memcpy(before, c, sizeof(c));
