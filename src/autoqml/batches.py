@@ -4,8 +4,9 @@ Two schedules (``steps_per_epoch``), as qiskit's QGAN and as the trainer before 
 
 * **epoch walk** (``auto``, qiskit's ``QGAN.train``): every epoch shuffles the row's training set and walks it in
   floor(n / batch_size) consecutive batches, without replacement inside the epoch; the n mod batch_size values
-  left over are not used that epoch (qiskit's ``while index + batch_size <= len(data)``). The shuffle is a
-  Fisher-Yates shuffle of the stored order, drawn batch by batch as the walk goes.
+  left over are not used that epoch (qiskit's ``while index + batch_size <= len(data)``). It is drawn batch by
+  batch as the walk goes, each value uniformly among those left this epoch: up to 64 bins from the counts left per
+  bin, above from a Fisher-Yates shuffle of the stored order (the same distribution, :mod:`autoqml.compiled`).
 * **with replacement** (an integer s): each of an epoch's s steps draws its real batch with replacement from the
   target distribution, so an epoch is s batches, not a pass over the data; ``steps_per_epoch: 1`` is the trainer
   before the epoch walk.
@@ -13,7 +14,8 @@ Two schedules (``steps_per_epoch``), as qiskit's QGAN and as the trainer before 
 Each row draws from its own random stream (:mod:`autoqml.compiled`, the draws the compiled step makes, in the same
 order), so a batch of rows trains exactly as each row alone. Per step a row draws its real batch, then batch_size
 uniforms that Born-sample its generator: sample i lands in bin x when CDF(x-1) < u_i <= CDF(x)
-(:func:`born_histogram`).
+(:func:`born_histogram`); a uniform is (k + 1/2) / 2^32 for a 32-bit random k, so the compiled step bins it by
+integer compares.
 """
 
 from __future__ import annotations
