@@ -468,8 +468,12 @@ struct Pairs {
     VD c1, c2;  // within vectors: per lane
     double m0, m1, m2, m3;
     explicit Pairs(const Amp* m) : m0(m[0].re), m1(m[1].re), m2(m[2].re), m3(m[3].re) {
-        if constexpr (S < DL)
-            for (int l = 0; l < DL; ++l) c1[l] = l & S ? m3 : m0, c2[l] = l & S ? m2 : m1;
+        if constexpr (S < DL) {
+            VDI high;  // lanes with bit Q set
+            for (int l = 0; l < DL; ++l) high[l] = l & S ? -1 : 0;
+            c1 = high ? splat_amp(m3) : splat_amp(m0);
+            c2 = high ? splat_amp(m2) : splat_amp(m1);
+        }
     }
     // M applied to the vectors at lo and (S >= DL) lo + S.
     void apply(Amp* lo) const {
