@@ -54,6 +54,18 @@ extern "C" __m256d _ZGVdN4v_exp(__m256d);
 extern "C" __m256d _ZGVdN4v_log(__m256d);
 inline __m256 vector_math(__m256 v, bool log) { return log ? _ZGVdN8v_logf(v) : _ZGVdN8v_expf(v); }
 inline __m256d vector_math(__m256d v, bool log) { return log ? _ZGVdN4v_log(v) : _ZGVdN4v_exp(v); }
+extern "C" __m256d _ZGVdN4v_cos(__m256d);
+extern "C" __m256d _ZGVdN4v_sin(__m256d);
+// cos and sin of n angles (x padded to a multiple of 4 values).
+inline void cos_sin(const double* x, double* c, double* s, int n) {
+    for (int i = 0; i < n; i += 4) {
+        __m256d v;
+        std::memcpy(&v, x + i, sizeof(v));
+        const __m256d cv = _ZGVdN4v_cos(v), sv = _ZGVdN4v_sin(v);
+        std::memcpy(c + i, &cv, sizeof(cv));
+        std::memcpy(s + i, &sv, sizeof(sv));
+    }
+}
 template <bool LOG>
 void elementwise(const R* __restrict in, R* __restrict out, int n) {
     constexpr int W = int(32 / sizeof(R));
@@ -77,6 +89,9 @@ void elementwise(const R* __restrict in, R* __restrict out, int n) {
 template <bool LOG>
 void elementwise(const R* __restrict in, R* __restrict out, int n) {
     for (int i = 0; i < n; ++i) out[i] = LOG ? std::log(in[i]) : std::exp(in[i]);
+}
+inline void cos_sin(const double* x, double* c, double* s, int n) {
+    for (int i = 0; i < n; ++i) c[i] = std::cos(x[i]), s[i] = std::sin(x[i]);
 }
 #endif
 
@@ -428,6 +443,96 @@ namespace {
 
 constexpr int QUBITS = __builtin_ctz(G);
 
+#if AQ_REAL
+// A real state in vectors of DL amplitudes. A one-qubit gate M = (m0 m1; m2 m3) on qubit Q pairs amplitudes i and
+// i + S (S = 2^Q, bit Q of i clear): from S = DL on they are whole vectors apart; below, they are lanes l and
+// l ^ S of one vector, so M is c1 v + c2 v' with v' the vector's lanes exchanged, c1 = (m0 or m3) and c2 = (m1 or
+// m2) by lane.
+constexpr int DL = G < 8 ? G : 8;
+typedef double VD __attribute__((vector_size(DL * sizeof(double)), aligned(alignof(double)), may_alias));
+typedef int64_t VDI __attribute__((vector_size(DL * sizeof(double))));
+inline VD load_amps(const Amp* p) { return *reinterpret_cast<const VD*>(p); }
+inline void store_amps(Amp* p, VD v) { *reinterpret_cast<VD*>(p) = v; }
+inline VD splat_amp(double x) { return x - VD{}; }
+
+template <int S>
+inline VD exchanged(VD v) {
+    VDI lanes;
+    for (int l = 0; l < DL; ++l) lanes[l] = l ^ S;
+    return __builtin_shuffle(v, lanes);
+}
+
+// A one-qubit matrix as applied to pairs S apart: whole vectors (S >= DL) or within vectors.
+template <int S>
+struct Pairs {
+    VD c1, c2;  // within vectors: per lane
+    double m0, m1, m2, m3;
+    explicit Pairs(const Amp* m) : m0(m[0].re), m1(m[1].re), m2(m[2].re), m3(m[3].re) {
+        if constexpr (S < DL) {
+            VDI high;  // lanes with bit Q set
+            for (int l = 0; l < DL; ++l) high[l] = l & S ? -1 : 0;
+            c1 = high ? splat_amp(m3) : splat_amp(m0);
+            c2 = high ? splat_amp(m2) : splat_amp(m1);
+        }
+    }
+    // M applied to the vectors at lo and (S >= DL) lo + S.
+    void apply(Amp* lo) const {
+        if constexpr (S < DL) {
+            const VD v = load_amps(lo);
+            store_amps(lo, c1 * v + c2 * exchanged<S>(v));
+        } else {
+            const VD a = load_amps(lo), b = load_amps(lo + S);
+            store_amps(lo, splat_amp(m0) * a + splat_amp(m1) * b);
+            store_amps(lo + S, splat_amp(m2) * a + splat_amp(m3) * b);
+        }
+    }
+    // Re <lam| M |psi> over the same vectors, accumulated.
+    VD dot(const Amp* psi, const Amp* lam) const {
+        if constexpr (S < DL) {
+            const VD v = load_amps(psi);
+            return load_amps(lam) * (c1 * v + c2 * exchanged<S>(v));
+        } else {
+            const VD a = load_amps(psi), b = load_amps(psi + S);
+            return load_amps(lam) * (splat_amp(m0) * a + splat_amp(m1) * b) +
+                   load_amps(lam + S) * (splat_amp(m2) * a + splat_amp(m3) * b);
+        }
+    }
+};
+
+// The first amplitude of every vector (or vector pair) a gate on pairs S apart works on.
+template <int S, class F>
+inline void for_each_block(F f) {
+    if constexpr (S < DL) {
+        for (int i = 0; i < G; i += DL) f(i);
+    } else {
+        for (int base = 0; base < G; base += 2 * S)
+            for (int i = base; i < base + S; i += DL) f(i);
+    }
+}
+
+template <int Q>
+void apply_one(Amp* __restrict psi, const Amp* m) {
+    const Pairs<1 << Q> gate(m);
+    for_each_block<1 << Q>([&](int i) { gate.apply(psi + i); });
+}
+
+// The adjoint pass through a one-qubit rotation U with derivative D on qubit Q, in one sweep: psi <- U^T psi,
+// returns <lam| D |psi> (psi after the undo), then lam <- U^T lam.
+template <int Q>
+double undo_one(Amp* __restrict psi, Amp* __restrict lam, const Amp* u, const Amp* d) {
+    const Amp ut[4] = {u[0], u[2], u[1], u[3]};
+    const Pairs<1 << Q> undo(ut), derivative(d);
+    VD acc = VD{};
+    for_each_block<1 << Q>([&](int i) {
+        undo.apply(psi + i);
+        acc += derivative.dot(psi + i, lam + i);
+        undo.apply(lam + i);
+    });
+    double dot = 0;
+    for (int l = 0; l < DL; ++l) dot += acc[l];
+    return dot;
+}
+#else
 // psi <- M psi for a one-qubit matrix M = (m0 m1; m2 m3) on qubit Q: pairs (i, i + 2^Q) with bit Q of i clear.
 template <int Q>
 void apply_one(Amp* __restrict psi, const Amp* m) {
@@ -459,6 +564,7 @@ double undo_one(Amp* __restrict psi, Amp* __restrict lam, const Amp* u, const Am
         }
     return dot;
 }
+#endif
 
 template <int Q = 0>
 void apply_one_on(int q, Amp* psi, const Amp* m) {
@@ -482,8 +588,11 @@ double undo_one_on(int q, Amp* psi, Amp* lam, const Amp* u, const Amp* d) {
 struct Circuit {
     const Program& p;
     std::vector<Amp> u, du;
+    std::vector<double> halves, cosines, sines;  // the rotations' half angles, padded to whole vectors
 
-    explicit Circuit(const Program& prog) : p(prog), u(64 * prog.n_ops), du(64 * prog.n_ops) {
+    explicit Circuit(const Program& prog)
+        : p(prog), u(64 * prog.n_ops), du(64 * prog.n_ops), halves(prog.n_ops + 4), cosines(prog.n_ops + 4),
+          sines(prog.n_ops + 4) {
         for (int op = 0; op < p.n_ops; ++op)
             if (p.op_kind[op] == 1) {
                 const int d = 1 << p.op_k[op];
@@ -493,10 +602,14 @@ struct Circuit {
 
     // The rotations' matrices A + cos(angle / 2) B + sin(angle / 2) C and derivatives (C cos - B sin) / 2.
     void angles(const double* theta) {
+        int n = 0;
+        for (int op = 0; op < p.n_ops; ++op)
+            if (p.op_kind[op] == 2) halves[n++] = (theta[p.op_param[op]] * p.op_coeff[op] + p.op_offset[op]) / 2;
+        cos_sin(halves.data(), cosines.data(), sines.data(), n);
+        n = 0;
         for (int op = 0; op < p.n_ops; ++op) {
             if (p.op_kind[op] != 2) continue;
-            const double half = (theta[p.op_param[op]] * p.op_coeff[op] + p.op_offset[op]) / 2;
-            const double cs = std::cos(half), sn = std::sin(half);
+            const double cs = cosines[n], sn = sines[n++];
             const int d = 1 << p.op_k[op], block = d * d;
             const double* m = p.mats + p.op_data[op];
             for (int e = 0; e < block; ++e) {
