@@ -13,7 +13,9 @@ cells' ``timings.train_s``, each cell's share of its program) and against the tr
 storing included). Machines of one kind differ by up to 2x, so only ratios measured in one run compare.
 
 Run: ``python benchmarks/bench_grid.py`` (hours on 2 cores at qiskit's epochs); a reduced grid for a quick check:
-``--epochs 2 --set 'num_qubits=[2, 3]' --set 'ansaetze=[{type: zoufal, repetitions: [1]}]'``.
+``--epochs 2 --set 'num_qubits=[2, 3]' --set 'ansaetze=[{type: zoufal, repetitions: [1]}]'``. ``--finished DIR``
+reports a grid that already ran in DIR (e.g. the full grid ``bench_search.py`` trains, ``<out>/grid``) from its
+records, with the wall time it kept, instead of running one.
 """
 
 from __future__ import annotations
@@ -120,18 +122,24 @@ def main() -> None:
     parser.add_argument("--ref-steps", type=int, default=20)
     parser.add_argument("--ref-runs", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="working directory to use and keep (default: a temporary one)")
+    parser.add_argument("--finished", type=Path, help="report a grid that already ran instead of running one: its "
+                        "working directory (study.json, and wall.json for the wall time: bench_search.py's grid/)")
     args = parser.parse_args()
 
-    cfg = load_config(args.config)
-    if args.epochs:
-        cfg["num_epochs"] = args.epochs
-    apply_overrides(cfg, args.overrides)
-    workdir = args.keep or Path(tempfile.mkdtemp(prefix="autoqml-grid-"))
-    shutil.rmtree(workdir / "results", ignore_errors=True)
-    (workdir / "data").mkdir(parents=True, exist_ok=True)
-    shutil.copy(args.data, workdir / "data" / "DE.csv")
-    config = workdir / "study.yaml"
-    config.write_text(yaml.safe_dump(cfg))
+    if args.finished:
+        workdir, config = args.finished, args.finished / "study.json"
+        cfg = load_config(config)
+    else:
+        cfg = load_config(args.config)
+        if args.epochs:
+            cfg["num_epochs"] = args.epochs
+        apply_overrides(cfg, args.overrides)
+        workdir = args.keep or Path(tempfile.mkdtemp(prefix="autoqml-grid-"))
+        shutil.rmtree(workdir / "results", ignore_errors=True)
+        (workdir / "data").mkdir(parents=True, exist_ok=True)
+        shutil.copy(args.data, workdir / "data" / "DE.csv")
+        config = workdir / "study.yaml"
+        config.write_text(yaml.safe_dump(cfg))
     grid = expand(load_config(config))
     cells = len(grid)
     seed_steps = sum(cell.params["num_training_runs"] * planned_steps(cell.params) for cell in grid)
@@ -140,8 +148,14 @@ def main() -> None:
     print(f"grid: {args.config.name}{' with ' + ', '.join(args.overrides) if args.overrides else ''}: {cells} cells "
           f"x {cfg['num_training_runs']} runs x {cfg['num_epochs']} epochs = {seed_steps:,} seed-steps in "
           f"{len(programs(grid))} programs; snakemake --cores {args.cores} in {workdir}")
-    wall, cpu = run_grid(workdir, config, args.cores)
-    records = job_records(workdir / "results" / cfg["study"])
+    if args.finished:  # the run's wall time as its benchmark kept it; CPU from the jobs' records
+        records = job_records(workdir / "results" / cfg["study"])
+        wall_file = workdir / "wall.json"
+        wall = json.loads(wall_file.read_text())["seconds"] if wall_file.is_file() else float("nan")
+        cpu = sum(r["cpu"] for r in records)
+    else:
+        wall, cpu = run_grid(workdir, config, args.cores)
+        records = job_records(workdir / "results" / cfg["study"])
     stages: dict[str, list[dict]] = defaultdict(list)
     for record in records:
         stages[record["stage"]].append(record)
