@@ -1,7 +1,7 @@
 """The generator as a PennyLane user would write it: a QNode of our qiskit circuit, gate by gate, in torch.
 
 :func:`transcribe` reads the gate list of a generator circuit (``circuit.data``: H, RY, RZ, CZ, CX, ...; the
-``normal`` initialization's ``StatePreparation``) into PennyLane operations, qiskit qubit q on wire N-1-q, so
+``normal`` initialization's uniformly controlled RY, through its qiskit definition) into PennyLane operations, qiskit qubit q on wire N-1-q, so
 ``qml.probs`` over wires 0..N-1 indexes the grid like ``Statevector.probabilities()`` (qiskit's qubit 0 is the
 least significant bit; PennyLane's first wire the most significant). pennylane-qiskit's ``qml.from_qiskit`` would do
 the same, but its release pins qiskit below the version this project needs.
@@ -48,22 +48,32 @@ Operation = tuple[Callable, list, list[int]]
 
 
 def transcribe(circuit: QuantumCircuit) -> list[Operation]:
-    """The gates of `circuit` as PennyLane operations; trained parameters are indices into ``circuit.parameters``."""
-    n = circuit.num_qubits
+    """The gates of `circuit` as PennyLane operations; trained parameters are indices into ``circuit.parameters``.
+    A fixed gate without a counterpart (the ``normal`` initialization's uniformly controlled RY) is transcribed
+    through its qiskit definition, gate by gate."""
     index = {parameter: i for i, parameter in enumerate(circuit.parameters)}
+    return _transcribe(circuit, list(range(circuit.num_qubits)), circuit.num_qubits, index)
+
+
+def _transcribe(circuit: QuantumCircuit, outer: list[int], n: int, index: dict[Parameter, int]) -> list[Operation]:
+    """`circuit`'s gates on the outer circuit's qubits `outer` (of `n`)."""
     ops = []
     for instruction in circuit.data:
-        name, qubits = instruction.operation.name, [circuit.find_bit(q).index for q in instruction.qubits]
+        operation = instruction.operation
+        name, qubits = operation.name, [outer[circuit.find_bit(q).index] for q in instruction.qubits]
         if name == "barrier":
             continue
         if name not in _GATES:
+            if operation.definition is not None and not getattr(operation, "is_parameterized", lambda: False)():
+                ops += _transcribe(operation.definition, qubits, n, index)
+                continue
             raise NotImplementedError(f"transcribe: gate {name!r} has no PennyLane counterpart here; "
                                       f"known: {', '.join(_GATES)}")
         if name == "state_preparation":
             # qiskit's amplitude index has qargs[0] as its least significant bit; PennyLane's first wire is the most
-            args, wires = [np.asarray(instruction.operation.params, dtype=complex)], [n - 1 - q for q in qubits[::-1]]
+            args, wires = [np.asarray(operation.params, dtype=complex)], [n - 1 - q for q in qubits[::-1]]
         else:
-            args, wires = [_argument(p, index) for p in instruction.operation.params], [n - 1 - q for q in qubits]
+            args, wires = [_argument(p, index) for p in operation.params], [n - 1 - q for q in qubits]
         ops.append((_GATES[name], args, wires))
     return ops
 
