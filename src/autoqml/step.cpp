@@ -5,15 +5,15 @@
 //
 //   draws      real batch (qiskit's epoch walk, or with replacement) then batch_size uniforms for the Born batch
 //   generator  exact probabilities of the statevector (float64), the Born batch's histogram
-//   D step     backward of L_D = -sum r log D + g log(1 - D) from the kept forward pass, torch's fused AMSGrad
+//   D step     backward of L_D = -sum r log D + g log(1 - D) from the kept forward pass, torch's AMSGrad
 //   G step     forward pass after the update, dL_G/dtheta by the adjoint method, the generator's optimizer
 //
 // Rows are the outer loop and nothing of one row's arithmetic depends on another row, so a batch of rows trains
 // exactly as each row alone. Each row draws from its own stream, 8 xoshiro256++ generators side by side (Blackman
-// and Vigna 2018): per step first the real batch (a partial Fisher-Yates shuffle of the training set, restarted from its stored order every
-// epoch, as many bounded draws as the batch holds; or batch_size uniforms against the target's CDF), then
-// batch_size uniforms that land in bin x when CDF(x-1) < u <= CDF(x). `draw_steps` makes the same draws for the
-// torch implementation.
+// and Vigna 2018): per step first the real batch (the epoch walk, as many bounded draws as the batch holds, each
+// uniform among the values left this epoch: `Draws`; or batch_size uniforms against the target's CDF), then
+// batch_size 32-bit uniforms that land in bin x when CDF(x-1) < u <= CDF(x). `draw_steps` makes the same draws for
+// the torch implementation.
 #include <cmath>
 #include <immintrin.h>
 #include <cstdint>
