@@ -56,8 +56,10 @@ def run_workflow(workdir: Path, cfg: dict, *, cores: int) -> float:
     path = workdir / "study.json"
     path.write_text(json.dumps(cfg, indent=1))
     start = time.perf_counter()
+    # --rerun-incomplete: a benchmark killed mid-job (hours at full size) continues where it stopped
     subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-                    "--cores", str(cores), "--configfile", str(path)], check=True, capture_output=True, text=True)
+                    "--cores", str(cores), "--configfile", str(path), "--rerun-incomplete"], check=True,
+                   capture_output=True, text=True)
     return time.perf_counter() - start
 
 
