@@ -37,7 +37,7 @@ from bench_cell import WARMUP_EPOCHS, load_cell, reference_qnn, time_peer, train
 from common import REPO, apply_overrides, machine_line, programs
 from floor import measure_floor
 
-from autoqml.batches import planned_steps
+from autoqml.grid import planned_steps
 from autoqml.config import load_config
 from autoqml.grid import expand
 from autoqml.qgan import PRECISIONS

@@ -68,15 +68,3 @@ def born_histogram(probs: torch.Tensor, uniforms: torch.Tensor, batch_size: int)
     bins = torch.searchsorted(cdf, uniforms).clamp_(max=probs.shape[1] - 1)
     counts = torch.zeros_like(probs).scatter_add_(1, bins, torch.ones_like(uniforms, dtype=probs.dtype))
     return counts / batch_size
-
-
-def planned_steps(params: dict) -> int:
-    """Optimizer steps per run of a cell, known from its parameters before any data is read (for cost estimates).
-
-    ``auto`` plans floor(samples / batch_size) steps per epoch (at least 1): exact, since a training set has
-    ``samples`` values, except when an explicit discretization range drops some (then an upper bound).
-    """
-    steps = params["steps_per_epoch"]
-    if steps == "auto":
-        steps = max(1, params["distribution"]["samples"] // params["batch_size"])
-    return steps * params["num_epochs"]

@@ -4,7 +4,7 @@ Costs are estimated per cell when the workflow is parsed, before anything runs:
 
 * classical seconds: the shard balancer's cost model (:meth:`autoqml.study.Study.cell_seconds`);
 * circuit executions: a shot-based cell binds 2P+1 parameter sets per run and step,
-  ``runs x steps x (2P+1)`` with steps = epochs x steps per epoch (:func:`autoqml.batches.planned_steps`); exact
+  ``runs x steps x (2P+1)`` with steps = epochs x steps per epoch (:func:`autoqml.grid.planned_steps`); exact
   (statevector) cells execute none;
 * shots: ``circuit executions x shots``; device evaluation adds ``evaluation.shots`` per evaluated model
   (the best model is reserved before any cell, with ``all_cells`` each cell carries its own);
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from autoqml.backends import shots_of
-from autoqml.batches import planned_steps
+from autoqml.grid import planned_steps
 
 #: budget key -> Cost field it caps (max_depth is a per-cell limit, the others are study totals).
 TOTALS = {"classical_seconds": "seconds", "circuit_executions": "circuit_executions", "shots": "shots"}

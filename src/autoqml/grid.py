@@ -152,3 +152,15 @@ def _label(p: dict) -> str:
     backend = "" if is_exact(p["backend"]) else f" {backend_label(p['backend'])}"
     return (f"{p['distribution']['name']} {p['ansatz']} k{p['reps']} {p['initialization']} q{p['num_qubits']} "
             f"{d['type']} dlr{d['lr']:g} glr{o['lr']:g}{backend}")
+
+
+def planned_steps(params: dict) -> int:
+    """Optimizer steps per run of a cell, known from its parameters before any data is read (for cost estimates).
+
+    ``auto`` plans floor(samples / batch_size) steps per epoch (at least 1): exact, since a training set has
+    ``samples`` values, except when an explicit discretization range drops some (then an upper bound).
+    """
+    steps = params["steps_per_epoch"]
+    if steps == "auto":
+        steps = max(1, params["distribution"]["samples"] // params["batch_size"])
+    return steps * params["num_epochs"]

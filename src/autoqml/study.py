@@ -14,14 +14,13 @@ from functools import cache, cached_property
 from pathlib import Path
 
 from autoqml.backends import routing, sampler_seconds, shots_of
-from autoqml.batches import planned_steps
 from autoqml.budget import Cost, admit, estimated_depth, reserve_problems, reserved, training_cost
 from autoqml.circuits import build_ansatz
 from autoqml.config import load_config, parse_text, read_config_text, validate_config
 from autoqml.errors import ConfigError
 from autoqml.aggregate import ranking
 from autoqml.files import atomic_write
-from autoqml.grid import Cell, expand
+from autoqml.grid import Cell, expand, planned_steps
 from autoqml.model import model_stem
 from autoqml.search import RESULTS, Search
 
@@ -376,7 +375,7 @@ def structure_id(params: dict, *, device: str) -> str:
 def params_seconds(p: dict) -> float:
     """Estimated training seconds of a cell's parameters, without process start-up.
 
-    Exact part, per row-step (:func:`autoqml.batches.planned_steps`): a fixed 20 us, plus 2^N times (33 ns per
+    Exact part, per row-step (:func:`autoqml.grid.planned_steps`): a fixed 20 us, plus 2^N times (33 ns per
     circuit parameter + 0.45 ns per discriminator multiply-add); fitted to the paper grid's shapes at 60 rows
     (0.05-0.18 ms per row-step). Shot-based cells add per step one sampler call plus, per executed circuit, a
     fixed cost and a cost per shot (:func:`autoqml.backends.sampler_seconds`: measured for Aer and local
