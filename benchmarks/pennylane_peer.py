@@ -64,7 +64,7 @@ def _transcribe(circuit: QuantumCircuit, outer: list[int], n: int, index: dict[P
         if name == "barrier":
             continue
         if name not in _GATES:
-            if operation.definition is not None and not getattr(operation, "is_parameterized", lambda: False)():
+            if operation.definition is not None and not operation.is_parameterized():
                 ops += _transcribe(operation.definition, qubits, n, index)
                 continue
             raise NotImplementedError(f"transcribe: gate {name!r} has no PennyLane counterpart here; "

@@ -179,14 +179,14 @@ inline int64_t at_most(const uint32_t* __restrict k, int n, int64_t edge) {
 // lands in the first x with u <= cdf[x]. Up to 64 bins, bin x's count is #(u <= cdf[x]) - #(u <= cdf[x - 1]),
 // every comparison a vector lane, no branch; more bins are searched by halving the range, without branches.
 struct Search {
-    std::vector<double> cdf;
     std::vector<int64_t> edges;  // threshold(cdf[x])
-    explicit Search(int bins) : cdf(bins), edges(bins) {}
+    explicit Search(int bins) : edges(bins) {}
     void build(const double* p) {
-        const int bins = int(cdf.size());
+        const int bins = int(edges.size());
+        double total = 0;
+        for (int x = 0; x < bins; ++x) total += p[x];
         double sum = 0;
-        for (int x = 0; x < bins; ++x) cdf[x] = sum += p[x];
-        for (int x = 0; x < bins; ++x) edges[x] = threshold(cdf[x] / sum);
+        for (int x = 0; x < bins; ++x) edges[x] = threshold((sum += p[x]) / total);
         edges[bins - 1] = 0xFFFFFFFF;  // cdf 1: every sample
     }
     // The bins of the n 32-bit uniforms k into counts (bins values).
