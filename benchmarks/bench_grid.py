@@ -37,9 +37,8 @@ from bench_cell import WARMUP_EPOCHS, load_cell, reference_qnn, time_peer, train
 from common import REPO, apply_overrides, machine_line, programs
 from floor import measure_floor
 
-from autoqml.grid import planned_steps
 from autoqml.config import load_config
-from autoqml.grid import expand
+from autoqml.grid import expand, planned_steps
 from autoqml.qgan import PRECISIONS
 from autoqml.train import prepare
 
