@@ -16,7 +16,8 @@ cell), the wall time, and the chosen setting (``tables/best.csv``, overall) with
 objective beside the grid's best setting by the same validation mean. The last line is
 ``RESULT compute_ratio=<search/grid> objective_ratio=<chosen/grid best>``, the largest of each over the seeds.
 
-At full size the grid takes days on 2 cores. A reduced grid (216 settings, 24 minutes on 2 cores):
+At full size the grid took 26 minutes and each search about 6 on a 2-core AMD EPYC (2026-12-03, README "Search").
+A reduced grid (216 settings; 24 minutes with the torch trainer before the compiled step):
 ``python benchmarks/bench_search.py --set num_epochs=27 --set 'num_qubits=[2, 3]' --set num_training_runs=3
 --set n_containers=2``.
 """
