@@ -12,8 +12,8 @@ and planned steps of every cell of that shape, summed. It prints that against th
 cells' ``timings.train_s``, each cell's share of its program) and against the training jobs' CPU (start-up, data,
 storing included). Machines of one kind differ by up to 2x, so only ratios measured in one run compare.
 
-Run: ``python benchmarks/bench_grid.py`` (hours on 2 cores at qiskit's epochs); a reduced grid for a quick check:
-``--epochs 2 --set 'num_qubits=[2, 3]' --set 'ansaetze=[{type: zoufal, repetitions: [1]}]'``. ``--finished DIR``
+Run: ``python benchmarks/bench_grid.py`` (27 minutes on a 2-core AMD EPYC, 2026-12-03); a reduced grid for a quick
+check: ``--epochs 2 --set 'num_qubits=[2, 3]' --set 'ansaetze=[{type: zoufal, repetitions: [1]}]'``. ``--finished DIR``
 reports a grid that already ran in DIR (e.g. the full grid ``bench_search.py`` trains, ``<out>/grid``) from its
 records, with the wall time it kept, instead of running one.
 """
